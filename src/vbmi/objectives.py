@@ -1,0 +1,98 @@
+"""A bound plus whatever it learns or carries besides the critic: baseline ``q(y)``, MINE's EMA.
+
+:class:`BoundObjective` turns a registry name into ``objective(scores, y) -> estimate`` (shape
+``scores.shape[:-2]``) that a trainer maximises. It owns
+
+* the learned baseline (``log a(y)`` for TUBA, ``log q(y)`` for I_alpha and its product variant,
+  reparameterised NWJ and the variational upper bound), built from :mod:`vbmi.critics`;
+* MINE's state: ``mine_log_ema``, a persistent buffer (so it is in ``state_dict`` and checkpoints)
+  holding the log of the exponential moving average of the partition estimate; NaN until the first
+  training batch. It is updated only in training mode, before the bound is evaluated, as in MINE.
+
+The estimate carries the gradient of the bound's training objective (see :mod:`vbmi.bounds`).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+from torch import Tensor
+
+from .bounds import BOUNDS, mine_ema_update
+from .critics import make_baseline
+
+__all__ = ["BoundObjective", "DEFAULT_BASELINE"]
+
+DEFAULT_BASELINE: dict[str, str] = {
+    "tuba": "mlp",
+    "interpolated": "mlp",
+    "interpolated_product": "mlp",
+    "nwj_reparam": "mlp",
+    "variational_upper": "gaussian",  # Eq. 1 needs a normalised q(y)
+}
+"""Baseline each bound learns by default; the MLP is the reference notebook's 2 x 512 ReLU."""
+
+
+class BoundObjective(nn.Module):
+    """``forward(scores, y)``: the bound ``name`` on ``scores`` (``[..., K, K]``), its baseline fed ``y``.
+
+    Args:
+        name: a key of :data:`vbmi.bounds.BOUNDS`.
+        y_dim: dimension of y (needed when the bound learns a baseline).
+        alpha: for the interpolated bounds (float in [0, 1]).
+        baseline: ``constant``, ``mlp`` or ``gaussian``; default per :data:`DEFAULT_BASELINE`.
+        baseline_kwargs: passed to the baseline (e.g. ``hidden``, ``layers``).
+        ensemble: E for batched ensembles (scores ``[E, K, K]``, y ``[E, K, dy]``).
+        generator: initialises the baseline's weights.
+        mine_decay: EMA decay for MINE (0.99 as in Belghazi et al.).
+        tau: SMILE's clip.
+    """
+
+    def __init__(self, name: str, *, y_dim: int | None = None, alpha: float | None = None,
+                 baseline: str | None = None, baseline_kwargs: dict | None = None, ensemble: int | None = None,
+                 generator: torch.Generator | None = None, mine_decay: float = 0.99, tau: float = 5.0) -> None:
+        super().__init__()
+        self.bound = BOUNDS[name]  # unknown names raise ValueError listing the valid ones
+        self.name = name
+        if self.bound.takes_alpha:
+            if alpha is None:
+                raise ValueError(f"bound '{name}' needs alpha in [0, 1]")
+            if not 0.0 <= float(alpha) <= 1.0:
+                raise ValueError(f"alpha must lie in [0, 1], got {alpha}")
+        elif alpha is not None:
+            raise ValueError(f"bound '{name}' takes no alpha")
+        self.alpha = alpha
+        self.tau = tau
+        self.mine_decay = mine_decay
+        needs = self.bound.baseline == "required" and name != "mine"
+        needs = needs or (self.bound.baseline == "optional" and alpha is not None and alpha < 1)
+        self.baseline: nn.Module | None = None
+        if needs:
+            kind = baseline or DEFAULT_BASELINE[name]
+            if y_dim is None:
+                raise ValueError(f"bound '{name}' learns a baseline q(y): pass y_dim")
+            self.baseline = make_baseline(kind, y_dim, ensemble=ensemble, generator=generator, **(baseline_kwargs or {}))
+        elif baseline is not None:
+            raise ValueError(f"bound '{name}' (alpha={alpha}) uses no baseline, got baseline={baseline!r}")
+        self.register_buffer("mine_log_ema", torch.full((ensemble,) if ensemble else (), float("nan")))
+
+    def forward(self, scores: Tensor, y: Tensor | None = None) -> Tensor:
+        kw: dict = {}
+        if self.baseline is not None:
+            if y is None:
+                raise ValueError(f"bound '{self.name}' needs y to evaluate its baseline")
+            kw["log_baseline"] = self.baseline(y)  # [..., K]
+        if self.bound.takes_alpha:
+            kw["alpha"] = self.alpha
+        if self.name == "mine":
+            if self.training:
+                prev = None if bool(torch.isnan(self.mine_log_ema).any()) else self.mine_log_ema
+                new = mine_ema_update(prev, scores, decay=self.mine_decay)
+                self.mine_log_ema = new.to(self.mine_log_ema.dtype).reshape(self.mine_log_ema.shape)
+            log_a = self.mine_log_ema.to(scores.dtype)
+            if bool(torch.isnan(log_a).any()):  # evaluated before any training batch: use this batch
+                log_a = mine_ema_update(None, scores).reshape(log_a.shape)
+            kw["log_baseline"] = log_a.unsqueeze(-1)  # [..., 1] broadcasts over columns
+        if self.name == "smile":
+            kw["tau"] = self.tau
+        return self.bound(scores, **kw)
