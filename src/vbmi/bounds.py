@@ -34,6 +34,7 @@ tensors); NaN/inf checks on data live in the user-facing front door :func:`vbmi.
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass, field
 from typing import Callable, Literal
 
@@ -111,7 +112,7 @@ def _check_alpha(alpha: float | Tensor, like: Tensor) -> Tensor:
         if bool(torch.any((a < 0) | (a > 1) | torch.isnan(a))):
             raise ValueError(f"alpha must lie in [0, 1], got values in [{a.min().item()}, {a.max().item()}]")
         return a
-    if not isinstance(alpha, (int, float)) or isinstance(alpha, bool) or not (0.0 <= float(alpha) <= 1.0):
+    if not isinstance(alpha, numbers.Real) or isinstance(alpha, bool) or not (0.0 <= float(alpha) <= 1.0):
         raise ValueError(f"alpha must be a number in [0, 1], got {alpha!r}")
     return torch.tensor(float(alpha), dtype=like.dtype, device=like.device)
 
@@ -179,7 +180,7 @@ def ba(log_q: Tensor, *, entropy_x: float | Tensor) -> Tensor:
 # --------------------------------------------------------------------------------------------------
 # Unnormalised single-sample bounds (Sec. 2.2)
 # --------------------------------------------------------------------------------------------------
-def tuba(scores: Tensor, *, log_baseline: Tensor) -> Tensor:
+def tuba(scores: Tensor, *, log_baseline: Tensor | None = None) -> Tensor:
     """I_TUBA (Eq. 6): ``E_p[f] - E_p(y)[E_p(x)[e^f] / a(y) + log a(y) - 1]``.
 
     Evaluated as ``1 + mean_i (f_ii - log a(y_i)) - mean_{i != j} exp(f_ij - log a(y_j))``, using
@@ -228,7 +229,7 @@ def mine_ema_update(log_ema: Tensor | None, scores: Tensor, *, decay: float = 0.
     return torch.logaddexp(log_ema.detach() + math.log(decay), log_z + math.log1p(-decay))
 
 
-def mine(scores: Tensor, *, log_baseline: Tensor) -> Tensor:
+def mine(scores: Tensor, *, log_baseline: Tensor | None = None) -> Tensor:
     """I_MINE (Sec. 2.2; Belghazi et al. 2018): value I_DV, gradient that of I_TUBA with a = EMA.
 
     ``log_baseline`` is the log of the exponential moving average of the partition estimate
@@ -363,7 +364,7 @@ def loo_upper(log_p: Tensor) -> Tensor:
     return (_diag(log_p) - torch.logsumexp(others, dim=-2)).mean(-1) + math.log(k - 1)
 
 
-def variational_upper(log_p: Tensor, *, log_baseline: Tensor) -> Tensor:
+def variational_upper(log_p: Tensor, *, log_baseline: Tensor | None = None) -> Tensor:
     """Variational upper bound / rate (Eq. 1): ``E_p(x) KL(p(y|x) || q(y))``, one sample y_i ~ p(y|x_i) each.
 
     ``log_baseline`` = normalised ``log q(y)``, shape ``[..., K]``. Only the diagonal of log_p is read.
@@ -373,7 +374,7 @@ def variational_upper(log_p: Tensor, *, log_baseline: Tensor) -> Tensor:
     return (_diag(log_p) - log_q).mean(-1)
 
 
-def nwj_reparam(log_p: Tensor, *, log_baseline: Tensor) -> Tensor:
+def nwj_reparam(log_p: Tensor, *, log_baseline: Tensor | None = None) -> Tensor:
     """Reparameterised I_NWJ (Eq. 14): critic ``1 + log p(y|x)/q(y)``: ``R + 1 - E_p(y)[E_p(x) p(y|x) / q(y)]``.
 
     Valid for any q, including unnormalised; equals I_TUBA on ``log_p`` with ``a = q``.

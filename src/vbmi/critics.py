@@ -86,8 +86,11 @@ class BatchedLinear(nn.Module):
 def _linear(in_f: int, out_f: int, ensemble: int | None, generator: torch.Generator | None, bias: bool = True) -> nn.Module:
     if ensemble is not None:
         return BatchedLinear(ensemble, in_f, out_f, bias=bias, generator=generator)
-    lin = nn.Linear(in_f, out_f, bias=bias)
-    if generator is not None:
+    if generator is None:
+        return nn.Linear(in_f, out_f, bias=bias)  # torch's default init (global RNG)
+    # skip_init: no draw from the global RNG before the seeded re-initialisation below.
+    lin = torch.nn.utils.skip_init(nn.Linear, in_f, out_f, bias=bias)
+    if True:
         bound = 1.0 / math.sqrt(in_f)
         with torch.no_grad():
             nn.init.uniform_(lin.weight, -bound, bound, generator=generator)
@@ -182,6 +185,9 @@ class ConcatCritic(_Configured):
 
     def forward(self, x: Tensor, y: Tensor) -> Tensor:
         wx, wy, b = self._split_first()
+        if self.ensemble is not None and x.ndim > 3:  # [E, ..., K, d]: align E with dim 0
+            extra = (1,) * (x.ndim - 3)
+            wx, wy, b = (t.view(t.shape[:1] + extra + t.shape[1:]) for t in (wx, wy, b))
         hx = x @ wx + b  # [..., K, H] (bias folded into the x half)
         hy = y @ wy  # [..., K, H]
         k = x.shape[-2]
@@ -222,7 +228,7 @@ class GaussianConditionalCritic(ConditionalCritic):
         from .data import gaussian_log_p_y_given_x
 
         super().__init__(lambda x, y: gaussian_log_p_y_given_x(x, y, self.rho, per_dim=per_dim))
-        self.rho = torch.as_tensor(rho)
+        self.rho = rho if isinstance(rho, Tensor) else torch.as_tensor(rho, dtype=torch.float64)  # cast to x.dtype at use
 
 
 class ConstantBaseline(_Configured):
@@ -314,7 +320,7 @@ def stack_modules(modules: Sequence[nn.Module]) -> nn.Module:
     for m in modules:
         if type(m) is not cls or m.config != config or getattr(m, "ensemble", None) is not None:
             raise ValueError("stack_modules needs single (non-ensemble) modules of one class and config")
-    ens = cls(**config, ensemble=len(modules))
+    ens = cls(**config, ensemble=len(modules)).to(next(modules[0].parameters()))  # same dtype and device
     ens_params = dict(ens.named_parameters())
     with torch.no_grad():
         for name, p in ens_params.items():
@@ -329,7 +335,7 @@ def stack_modules(modules: Sequence[nn.Module]) -> nn.Module:
 def unstack_module(ensemble_module: nn.Module, index: int) -> nn.Module:
     """The single module equal to member ``index`` of an ensemble built with ``ensemble=E``."""
     cls, config = type(ensemble_module), ensemble_module.config
-    single = cls(**config)
+    single = cls(**config).to(next(ensemble_module.parameters()))  # same dtype and device
     with torch.no_grad():
         ens_params = dict(ensemble_module.named_parameters())
         for name, p in single.named_parameters():

@@ -136,11 +136,16 @@ class CubicTransform:
     d: int = 20
     seed: int = 0
     max_condition: float = 1e4
+    # Std of W's entries. The paper's caption says 1; then each (W y)_k ~ N(0, d) and (W y)^3 reaches
+    # |y| ~ 3e3 at d = 20, so initial critic values are ~300 and every exp-based bound overflows at
+    # step 1 (measured, issue 4). 1 / sqrt(d) keeps a random full-rank mixing with (W y)_k ~ N(0, 1),
+    # the scale of the public port's y ** 3. Any nonzero std leaves I(X; Y) unchanged.
+    weight_std: float = 1.0
 
     def __post_init__(self) -> None:
         g = torch.Generator().manual_seed(self.seed)
         for _ in range(100):
-            w = torch.randn(self.d, self.d, generator=g, dtype=torch.float64)
+            w = self.weight_std * torch.randn(self.d, self.d, generator=g, dtype=torch.float64)
             if torch.linalg.cond(w) < self.max_condition:
                 self.weight = w
                 return

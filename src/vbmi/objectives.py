@@ -42,7 +42,8 @@ class BoundObjective(nn.Module):
         alpha: for the interpolated bounds (float in [0, 1]).
         baseline: ``constant``, ``mlp`` or ``gaussian``; default per :data:`DEFAULT_BASELINE`.
         baseline_kwargs: passed to the baseline (e.g. ``hidden``, ``layers``).
-        ensemble: E for batched ensembles (scores ``[E, K, K]``, y ``[E, K, dy]``).
+        ensemble: E for batched ensembles (scores ``[E, K, K]``, y ``[E, K, dy]``). MINE's EMA has one
+            entry per member, so MINE takes scores ``[K, K]`` (single) or ``[E, K, K]`` (ensemble).
         generator: initialises the baseline's weights.
         mine_decay: EMA decay for MINE (0.99 as in Belghazi et al.).
         tau: SMILE's clip.
@@ -54,6 +55,9 @@ class BoundObjective(nn.Module):
         super().__init__()
         self.bound = BOUNDS[name]  # unknown names raise ValueError listing the valid ones
         self.name = name
+        if self.bound.input not in ("scores", "log_p"):
+            raise ValueError(f"bound '{name}' takes {self.bound.input}, not a critic's score matrix; "
+                             "call vbmi.bounds directly")
         if self.bound.takes_alpha:
             if alpha is None:
                 raise ValueError(f"bound '{name}' needs alpha in [0, 1]")
@@ -85,13 +89,21 @@ class BoundObjective(nn.Module):
         if self.bound.takes_alpha:
             kw["alpha"] = self.alpha
         if self.name == "mine":
+            if scores.shape[:-2] != self.mine_log_ema.shape:
+                raise ValueError(f"MINE's EMA holds shape {tuple(self.mine_log_ema.shape)} (ensemble="
+                                 f"{self.mine_log_ema.numel() if self.mine_log_ema.ndim else None}); "
+                                 f"got scores {tuple(scores.shape)}")
+            # Per member and without a host sync: a member whose EMA is still NaN (no training batch
+            # yet) starts from this batch's partition estimate; the others are untouched, so one
+            # member's NaN never resets the rest of an ensemble.
+            batch_log_z = mine_ema_update(None, scores).reshape(self.mine_log_ema.shape)
+            ema = self.mine_log_ema.to(batch_log_z.dtype)
             if self.training:
-                prev = None if bool(torch.isnan(self.mine_log_ema).any()) else self.mine_log_ema
+                prev = torch.where(torch.isnan(ema), batch_log_z, ema)
                 new = mine_ema_update(prev, scores, decay=self.mine_decay)
                 self.mine_log_ema = new.to(self.mine_log_ema.dtype).reshape(self.mine_log_ema.shape)
             log_a = self.mine_log_ema.to(scores.dtype)
-            if bool(torch.isnan(log_a).any()):  # evaluated before any training batch: use this batch
-                log_a = mine_ema_update(None, scores).reshape(log_a.shape)
+            log_a = torch.where(torch.isnan(log_a), batch_log_z.to(scores.dtype), log_a)
             kw["log_baseline"] = log_a.unsqueeze(-1)  # [..., 1] broadcasts over columns
         if self.name == "smile":
             kw["tau"] = self.tau
