@@ -9,6 +9,7 @@ from . import bounds, critics, data
 from .bounds import BOUNDS, Bound, get_bound
 from .critics import ConcatCritic, SeparableCritic, make_baseline, make_critic
 from .utils import resolve_device
+from .estimate import MIEstimate, estimate_mi  # front door (issue 2)
 
 __version__ = "0.1.0"
 
@@ -25,4 +26,6 @@ __all__ = [
     "make_critic",
     "make_baseline",
     "resolve_device",
+    "estimate_mi",
+    "MIEstimate",
 ]
