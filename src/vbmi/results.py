@@ -13,7 +13,11 @@ Conventions enforced by :func:`write_cube` (it raises ``ValueError`` naming ever
   (``units="nat"`` for MI estimates, ``"1"`` for dimensionless numbers);
 * floating-point data variables are stored as float32 with zlib compression; coordinates keep
   their dtype, so ``cube.sel(alpha=0.01)`` still matches exactly after a round trip;
-* ground truth is a coordinate (``true_mi(step)``), not a loose variable.
+* ground truth is a coordinate (``true_mi(step)``), not a loose variable;
+* wall-clock measurements (seconds, steps per second) are marked: a data variable with the
+  attribute ``vbmi_timing="wall-clock"`` (``TIMING_ATTR``), a dataset attribute by a name starting
+  with ``timing_`` (``TIMING_PREFIX``, e.g. ``timing_wall_s``). Everything else must be identical
+  when the same config and seed are rerun, which the pipeline test checks after :func:`drop_timings`.
 
 The file is written to a temporary name in the target directory and moved into place with
 :func:`os.replace`, so a job that fails never leaves a partial cube behind.
@@ -44,9 +48,13 @@ __all__ = [
     "CubeError",
     "KIND_ATTR",
     "PROVENANCE_ATTRS",
+    "TIMING_ATTR",
+    "TIMING_PREFIX",
     "REQUIRED_VARIABLE_ATTRS",
     "as_cube",
     "cube_config",
+    "drop_timings",
+    "run_info_dataset",
     "read_cube",
     "write_cube",
 ]
@@ -63,6 +71,11 @@ PROVENANCE_ATTRS = (
     "device",
 )
 REQUIRED_VARIABLE_ATTRS = ("units", "long_name", "description")
+# Wall-clock measurements are the only things allowed to differ when the same config and seed are rerun
+# (see drop_timings): a data variable holding them carries the attribute {TIMING_ATTR: "wall-clock"};
+# a dataset attribute holding one is named with TIMING_PREFIX (timing_wall_s, timing_steps_per_s).
+TIMING_ATTR = "vbmi_timing"
+TIMING_PREFIX = "timing_"
 _SNAKE_CASE = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
 _ENGINE = "netcdf4"
 
@@ -164,11 +177,17 @@ def as_cube(
     for name, var in ds.data_vars.items():
         if np.issubdtype(var.dtype, np.floating) and var.dtype != np.float32:
             out[name] = var.astype(np.float32)
-    for name, var in out.variables.items():
-        if var.dtype.kind in ("O", "S"):
-            # unicode labels survive netCDF as variable-length strings; decode bytes/objects now so the
-            # in-memory dtype equals what read_cube returns
-            out[name] = var.copy(data=np.asarray(var.values, dtype=str))
+    # unicode labels survive netCDF as variable-length strings; turn bytes/object labels into str now
+    # so the in-memory dtype equals what read_cube returns
+    text = {
+        name: var.copy(data=np.asarray(var.values, dtype=str))
+        for name, var in out.variables.items()
+        if var.dtype.kind in ("O", "S")
+    }
+    out = out.assign_coords({k: v for k, v in text.items() if k in out.coords})
+    for name, var in text.items():
+        if name not in out.coords:
+            out[name] = var
     out.attrs = {
         **ds.attrs,
         KIND_ATTR: kind,
@@ -241,9 +260,17 @@ def read_cube(path: str | os.PathLike[str], kind: str | None = None) -> xr.Datas
     missing = [a for a in PROVENANCE_ATTRS if a not in ds.attrs]
     if missing:
         raise CubeError(f"{path}: vbmi cube lacks provenance attribute(s) {', '.join(missing)}")
-    for name, var in ds.variables.items():
-        if var.dtype.kind == "O":
-            ds[name] = var.copy(data=np.asarray(var.values, dtype=str))
+    decoded = {
+        name: var.copy(data=np.asarray(var.values, dtype=str))
+        for name, var in ds.variables.items()
+        if var.dtype.kind == "O"
+    }
+    coords = {k: v for k, v in decoded.items() if k in ds.coords}
+    if coords:
+        ds = ds.assign_coords(coords)
+    for name, var in decoded.items():
+        if name not in coords:
+            ds[name] = var
     return ds
 
 
@@ -253,3 +280,56 @@ def cube_config(ds: xr.Dataset) -> dict[str, Any]:
         return json.loads(ds.attrs["config_json"])
     except KeyError as err:
         raise CubeError("dataset has no 'config_json' attribute; is it a vbmi cube?") from err
+
+
+def run_info_dataset(active: Mapping[str, bool], *, threads_per_job: int, device: str) -> xr.Dataset:
+    """The machine and software a pipeline run happens on, as a cube body (kind ``run_info``).
+
+    ``active`` maps each stage name to whether it ran (config ``activate``); the report's about page and
+    index read this cube to say which scale, device and environment produced the report.
+    """
+    import os
+    import platform
+
+    gpu = "none"
+    if str(device).startswith("cuda"):
+        import torch
+
+        gpu = torch.cuda.get_device_name(torch.device(device))
+    stages = list(active)
+    return xr.Dataset(
+        {
+            "active": (
+                ("stage",),
+                np.array([bool(active[s]) for s in stages], dtype=bool),
+                {
+                    "units": "1",
+                    "long_name": "stage switched on",
+                    "description": "config activate.<stage>: whether the stage and its report section ran.",
+                },
+            )
+        },
+        coords={"stage": np.array(stages, dtype=str)},
+        attrs={
+            "python_version": platform.python_version(),
+            "platform": platform.platform(),
+            "machine": platform.machine(),
+            "cpu_count": os.cpu_count() or 0,
+            "gpu_name": gpu,
+            "torch_threads_per_job": int(threads_per_job),
+            "numpy_version": np.__version__,
+            "xarray_version": xr.__version__,
+        },
+    )
+
+
+def drop_timings(ds: xr.Dataset) -> xr.Dataset:
+    """``ds`` without its wall-clock measurements (variables with attribute ``vbmi_timing``, dataset
+    attributes named ``timing_*``) and without ``created_at``: what must be identical between two runs
+    of the same config and seed."""
+    timed = [name for name, var in ds.variables.items() if TIMING_ATTR in var.attrs]
+    out = ds.drop_vars(timed)
+    out.attrs = {
+        k: v for k, v in ds.attrs.items() if k != "created_at" and not k.startswith(TIMING_PREFIX)
+    }
+    return out

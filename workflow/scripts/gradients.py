@@ -22,6 +22,6 @@ ds = simulate_gradients(
     device=device,
     progress=True,
 )
-ds.attrs["wall_s"] = round(time.perf_counter() - start, 3)
+ds.attrs["timing_wall_s"] = round(time.perf_counter() - start, 3)
 print(f"gradients: {ds.attrs['wall_s']} s on {device}")
 save_cube(snakemake, ds, kind="gradients", device=device)  # noqa: F821

@@ -21,6 +21,6 @@ ds = simulate(
     device=device,
     progress=True,
 )
-ds.attrs["wall_s"] = round(time.perf_counter() - start, 3)
+ds.attrs["timing_wall_s"] = round(time.perf_counter() - start, 3)
 print(f"montecarlo: {ds.attrs['wall_s']} s on {device}")
 save_cube(snakemake, ds, kind="montecarlo", device=device)  # noqa: F821
