@@ -320,7 +320,10 @@ def stack_modules(modules: Sequence[nn.Module]) -> nn.Module:
     for m in modules:
         if type(m) is not cls or m.config != config or getattr(m, "ensemble", None) is not None:
             raise ValueError("stack_modules needs single (non-ensemble) modules of one class and config")
-    ens = cls(**config, ensemble=len(modules)).to(next(modules[0].parameters()))  # same dtype and device
+    ref = next(modules[0].parameters())
+    with torch.device("meta"):  # no throwaway initialisation (it was ~14% of a short stacked run)
+        ens = cls(**config, ensemble=len(modules))
+    ens = ens.to_empty(device=ref.device).to(ref.dtype)  # every parameter is overwritten below
     ens_params = dict(ens.named_parameters())
     with torch.no_grad():
         for name, p in ens_params.items():
@@ -329,7 +332,7 @@ def stack_modules(modules: Sequence[nn.Module]) -> nn.Module:
                 p.copy_(torch.stack([s.T for s in singles]))
             else:
                 p.copy_(torch.stack(singles).view(p.shape))
-    return ens.to(next(modules[0].parameters()).device)
+    return ens
 
 
 def unstack_module(ensemble_module: nn.Module, index: int) -> nn.Module:

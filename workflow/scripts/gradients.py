@@ -23,5 +23,5 @@ ds = simulate_gradients(
     progress=True,
 )
 ds.attrs["timing_wall_s"] = round(time.perf_counter() - start, 3)
-print(f"gradients: {ds.attrs['wall_s']} s on {device}")
+print(f"gradients: {ds.attrs['timing_wall_s']} s on {device}")
 save_cube(snakemake, ds, kind="gradients", device=device)  # noqa: F821

@@ -22,5 +22,5 @@ ds = simulate(
     progress=True,
 )
 ds.attrs["timing_wall_s"] = round(time.perf_counter() - start, 3)
-print(f"montecarlo: {ds.attrs['wall_s']} s on {device}")
+print(f"montecarlo: {ds.attrs['timing_wall_s']} s on {device}")
 save_cube(snakemake, ds, kind="montecarlo", device=device)  # noqa: F821
