@@ -10,9 +10,10 @@
 
 rule performance_cube:
     input:
-        # Bench JSONs present when the workflow is parsed: committed references, then this machine's run.
+        # Bench JSONs present when the workflow is parsed: committed references, then this run's
+        # results_dir (relative to the working directory, so a run elsewhere never reads the repo's).
         bench_jsons=sorted(map(str, REPO.glob("bench/reference/*.json")))
-        + sorted(map(str, REPO.glob("results/bench/bench_default_*.json"))),
+        + sorted(map(str, Path(RESULTS).glob("bench/bench_default_*.json"))),
         # Not read: ordering only, so every stage's benchmark files are complete before the summary.
         stage_cubes=all_section_cubes(),
     output:
