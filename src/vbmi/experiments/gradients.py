@@ -63,7 +63,7 @@ from torch import Tensor
 
 from .. import bounds as B
 from ..data import encoder_mi_grad, gaussian_log_p_y, gaussian_log_p_y_given_x
-from .montecarlo import _alphas, cell_seed, interpolated_fused, interpolated_value_and_grad, replicates_for
+from .montecarlo import _alphas, cell_seed, grid_setup, interpolated_fused, interpolated_value_and_grad
 
 __all__ = [
     "BOUNDS",
@@ -256,17 +256,8 @@ def simulate_gradients(
     ``(bound, true_mi, batch_size)`` and prefixed ``interpolated_`` on ``(alpha, true_mi, batch_size)``;
     ``true_gradient_sq(true_mi)`` (mean_i (dI/drho_i)^2, the ground truth's scale) is a coordinate.
     """
-    mis = [float(m) for m in true_mi]
-    ks = [int(k) for k in batch_sizes]
-    alist = _alphas(alphas)
-    if not mis or not ks:
-        raise ValueError("true_mi and batch_sizes must be non-empty")
-    if min(ks) < 3:
-        raise ValueError("batch sizes must be >= 3")
-    kmax = max(ks)
-    n_rep = {k: replicates_for(k, replicates=replicates, max_batch_size=kmax, max_replicates=max_replicates) for k in ks}
-    if min(n_rep.values()) < 4:
-        raise ValueError("need at least 4 replicates per cell")
+    mis, ks, alist, n_rep = grid_setup(true_mi, batch_sizes, alphas, replicates=replicates,
+                                       max_replicates=max_replicates)
     device = torch.device(device)
     nb = len(BOUNDS)
     acc_b = {s: np.full((nb, len(mis), len(ks)), np.nan) for s in _ATTRS}

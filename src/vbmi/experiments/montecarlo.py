@@ -432,6 +432,25 @@ def nwj_variance_fourth_moment_finite_below(d: int = 20) -> float:
 # --------------------------------------------------------------------------------------------------
 # Monte Carlo driver
 # --------------------------------------------------------------------------------------------------
+def grid_setup(true_mi, batch_sizes, alphas, *, replicates: int, max_replicates: int):
+    """Validate a (true MI, batch size, alpha) grid; return ``mis, ks, alphas, {K: replicates}``.
+
+    Shared by the Fig. 3 and Fig. 4 drivers.
+    """
+    mis = [float(m) for m in true_mi]
+    ks = [int(k) for k in batch_sizes]
+    alist = _alphas(alphas)
+    if not mis or not ks:
+        raise ValueError("true_mi and batch_sizes must be non-empty")
+    if min(ks) < 3:
+        raise ValueError("batch sizes must be >= 3 (the leave-one-out terms need two other samples)")
+    kmax = max(ks)
+    n_rep = {k: replicates_for(k, replicates=replicates, max_batch_size=kmax, max_replicates=max_replicates) for k in ks}
+    if min(n_rep.values()) < 4:
+        raise ValueError("need at least 4 replicates per cell for variances and their standard errors")
+    return mis, ks, alist, n_rep
+
+
 def replicates_for(batch_size: int, *, replicates: int, max_batch_size: int, max_replicates: int) -> int:
     """Replicates for one batch size: ``replicates`` at the largest K, ``replicates * K_max / K`` below
     it (so each cell costs about the same K * R), capped at ``max_replicates``."""
@@ -499,17 +518,8 @@ def simulate(
     ``(alpha, true_mi, batch_size)``, ``nwj_variance_closed_form (true_mi, batch_size)`` and
     ``replicates (batch_size)``; ``log_batch_size (batch_size)`` is a coordinate (NCE's ceiling).
     """
-    mis = [float(m) for m in true_mi]
-    ks = [int(k) for k in batch_sizes]
-    alist = _alphas(alphas)
-    if not mis or not ks:
-        raise ValueError("true_mi and batch_sizes must be non-empty")
-    if min(ks) < 3:
-        raise ValueError("batch sizes must be >= 3 (the leave-one-out terms need two other samples)")
-    kmax = max(ks)
-    n_rep = {k: replicates_for(k, replicates=replicates, max_batch_size=kmax, max_replicates=max_replicates) for k in ks}
-    if min(n_rep.values()) < 4:
-        raise ValueError("need at least 4 replicates per cell for variances and their standard errors")
+    mis, ks, alist, n_rep = grid_setup(true_mi, batch_sizes, alphas, replicates=replicates,
+                                       max_replicates=max_replicates)
     device = torch.device(device)
     names = list(BOUNDS)
     shape_b = (len(names), len(mis), len(ks))
