@@ -38,12 +38,17 @@ class ConvEncoder(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.features = nn.Sequential(
-            nn.Conv2d(1, 32, 4, stride=2, padding=1), nn.ReLU(),  # [B, 32, 32, 32]
-            nn.Conv2d(32, 32, 4, stride=2, padding=1), nn.ReLU(),  # [B, 32, 16, 16]
-            nn.Conv2d(32, 64, 2, stride=2), nn.ReLU(),  # [B, 64, 8, 8]
-            nn.Conv2d(64, 64, 2, stride=2), nn.ReLU(),  # [B, 64, 4, 4]
+            nn.Conv2d(1, 32, 4, stride=2, padding=1),
+            nn.ReLU(),  # [B, 32, 32, 32]
+            nn.Conv2d(32, 32, 4, stride=2, padding=1),
+            nn.ReLU(),  # [B, 32, 16, 16]
+            nn.Conv2d(32, 64, 2, stride=2),
+            nn.ReLU(),  # [B, 64, 8, 8]
+            nn.Conv2d(64, 64, 2, stride=2),
+            nn.ReLU(),  # [B, 64, 4, 4]
             nn.Flatten(),  # [B, 1024]
-            nn.Linear(64 * 4 * 4, cfg.dense), nn.ReLU(),  # [B, 256]
+            nn.Linear(64 * 4 * 4, cfg.dense),
+            nn.ReLU(),  # [B, 256]
         )
         self.head = nn.Linear(cfg.dense, 2 * cfg.latent_dim)  # [B, 2D]: mean and log-variance
 
@@ -52,14 +57,21 @@ class ConvEncoder(nn.Module):
         return mu, logvar.clamp(min=self.cfg.logvar_min)
 
     def reset_parameters(self, generator: torch.Generator) -> "ConvEncoder":
-        """Re-draw every weight from ``generator`` (PyTorch's default init laws), for seeded runs."""
+        """Re-draw every weight from ``generator``: Glorot-uniform kernels and zero biases, TensorFlow's
+        defaults and so those of disentanglement_lib's ``conv_encoder``.
+
+        PyTorch's default init (``U(+-1/sqrt(fan_in))``) shrinks the signal about 6x per ReLU layer: at
+        initialisation the encoder's means then varied across dSprites images by ~5e-4 (against a
+        posterior std of ~1), I(X;Y) was ~0, and training stayed flat for thousands of steps.
+        """
         for m in self.modules():
             if isinstance(m, (nn.Conv2d, nn.Linear)):
-                fan_in = m.weight[0].numel()
-                bound = 1.0 / math.sqrt(fan_in)
+                receptive = m.weight[0, 0].numel() if m.weight.ndim > 2 else 1
+                fan_in, fan_out = m.weight.shape[1] * receptive, m.weight.shape[0] * receptive
+                bound = math.sqrt(6.0 / (fan_in + fan_out))
                 with torch.no_grad():
                     m.weight.uniform_(-bound, bound, generator=generator)
-                    m.bias.uniform_(-bound, bound, generator=generator)
+                    m.bias.zero_()
         return self
 
 

@@ -36,7 +36,7 @@ from torch import Tensor
 from .. import bounds
 from .model import ConvEncoder, LogQ, gaussian_kl, gaussian_log_prob_dims
 
-__all__ = ["ObjectiveConfig", "terms", "tc_weight", "lagrangian", "dual_update"]
+__all__ = ["ObjectiveConfig", "terms", "structured_terms", "tc_weight", "lagrangian", "dual_update"]
 
 
 @dataclass(frozen=True)
@@ -52,31 +52,37 @@ class ObjectiveConfig:
     tc_ramp_steps: int = 1000  # linear ramp length
 
 
-def terms(encoder: ConvEncoder, log_q: LogQ, x: Tensor, generator: torch.Generator) -> dict[str, Tensor]:
-    """Every term of the objective on a batch ``x: [K, 1, 64, 64]``; scalars, with gradients."""
-    raise_if_bad = x.ndim != 4 or x.shape[1] != 1
-    if raise_if_bad:
+def terms(
+    encoder: ConvEncoder, log_q: LogQ, x: Tensor, generator: torch.Generator, *, noise_var: float = 0.5
+) -> dict[str, Tensor]:
+    """Every term of the objective on a batch ``x: [K, 1, 64, 64]`` (scalars, with gradients; ``tnce`` without).
+
+    ``generator`` (on x's device) draws the reparameterisation noise and the pixel noise.
+    """
+    if x.ndim != 4 or x.shape[1] != 1:
         raise ValueError(f"x must be [K, 1, 64, 64], got {tuple(x.shape)}")
-    noise_std = float(terms.noise_var) ** 0.5 if hasattr(terms, "noise_var") else None  # unused guard
-    del noise_std
-    raise NotImplementedError  # replaced below by _terms (kept for the signature in docs)
-
-
-def _terms(encoder: ConvEncoder, log_q: LogQ, x: Tensor, generator: torch.Generator, noise_var: float) -> dict[str, Tensor]:
     mu, logvar = encoder(x)  # [K, D] each
-    std = torch.exp(0.5 * logvar)
-    y = mu + std * torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)  # [K, D]
-    log_p_dims = gaussian_log_prob_dims(y, mu, logvar)  # [D, K, K]: log p(y_{j,d} | x_i)
-    log_p = log_p_dims.sum(0)  # [K, K]: log p(y_j | x_i)
-    scores = log_p - log_q(y)[None, :]  # [K, K]: V(x_i, y_j) = log p(y_j|x_i) - log q(y_j)
-    ijs = bounds.js(scores)
-    loo_sum = bounds.loo_upper(log_p_dims).sum()
+    y = mu + torch.exp(0.5 * logvar) * torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
+    out = structured_terms(mu, logvar, y, log_q(y))
     eps = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype) * noise_var**0.5
     mu_n, logvar_n = encoder(x + eps)  # [K, D]
-    smooth = gaussian_kl(mu, logvar, mu_n, logvar_n).mean()
+    out["smooth"] = gaussian_kl(mu, logvar, mu_n, logvar_n).mean()
+    return out
+
+
+def structured_terms(mu: Tensor, logvar: Tensor, y: Tensor, log_q_y: Tensor) -> dict[str, Tensor]:
+    """``ijs``, ``loo_sum``, ``tc`` and ``tnce`` for a mean-field Gaussian encoder.
+
+    ``mu, logvar: [K, D]`` of p(y|x_i), ``y: [K, D]`` with y_i ~ p(y|x_i), ``log_q_y: [K]`` = log q(y_j).
+    """
+    log_p_dims = gaussian_log_prob_dims(y, mu, logvar)  # [D, K, K]: log p(y_{j,d} | x_i)
+    log_p = log_p_dims.sum(0)  # [K, K]: log p(y_j | x_i)
+    scores = log_p - log_q_y[None, :]  # [K, K]: V(x_i, y_j) = log p(y_j|x_i) - log q(y_j)
+    ijs = bounds.js(scores)
+    loo_sum = bounds.loo_upper(log_p_dims).sum()
     with torch.no_grad():
         tnce = bounds.tnce(log_p)
-    return {"ijs": ijs, "loo_sum": loo_sum, "tc": loo_sum - ijs, "tnce": tnce, "smooth": smooth}
+    return {"ijs": ijs, "loo_sum": loo_sum, "tc": loo_sum - ijs, "tnce": tnce}
 
 
 def tc_weight(step: int, cfg: ObjectiveConfig) -> float:
