@@ -214,19 +214,21 @@ def mine_ema_update(log_ema: Tensor | None, scores: Tensor, *, decay: float = 0.
     """Update MINE's moving average of the partition function, in log space.
 
     State: ``log_ema`` = log of the EMA of ``Z_batch = mean_{i != j} exp f(x_i, y_j)`` across
-    minibatches (shape ``scores.shape[:-2]``), ``None`` before the first batch. Returns the new state,
-    detached: ``log(decay * exp(log_ema) + (1 - decay) * Z_batch)``. Use it as
+    minibatches (shape ``scores.shape[:-2]``), ``None`` before the first batch; NaN entries mark
+    ensemble members that have seen no batch yet and start from this batch's value (so one member's
+    state never resets another's). Returns the new state, detached:
+    ``log(decay * exp(log_ema) + (1 - decay) * Z_batch)``. Use it as
     ``mine(scores, log_baseline=new_state.unsqueeze(-1))``.
     """
     _check_scores(scores)
     if not 0.0 <= decay < 1.0:
         raise ValueError(f"decay must lie in [0, 1), got {decay}")
     log_z = logmeanexp_offdiag(scores.detach())
-    if log_ema is None:
+    if log_ema is None or decay == 0.0:
         return log_z
-    if decay == 0.0:
-        return log_z
-    return torch.logaddexp(log_ema.detach() + math.log(decay), log_z + math.log1p(-decay))
+    log_ema = log_ema.detach().to(log_z.dtype)
+    updated = torch.logaddexp(log_ema + math.log(decay), log_z + math.log1p(-decay))
+    return torch.where(torch.isnan(log_ema), log_z, updated)
 
 
 def mine(scores: Tensor, *, log_baseline: Tensor | None = None) -> Tensor:

@@ -93,17 +93,15 @@ class BoundObjective(nn.Module):
                 raise ValueError(f"MINE's EMA holds shape {tuple(self.mine_log_ema.shape)} (ensemble="
                                  f"{self.mine_log_ema.numel() if self.mine_log_ema.ndim else None}); "
                                  f"got scores {tuple(scores.shape)}")
-            # Per member and without a host sync: a member whose EMA is still NaN (no training batch
-            # yet) starts from this batch's partition estimate; the others are untouched, so one
-            # member's NaN never resets the rest of an ensemble.
-            batch_log_z = mine_ema_update(None, scores).reshape(self.mine_log_ema.shape)
-            ema = self.mine_log_ema.to(batch_log_z.dtype)
+            # One partition estimate per step, no host sync: mine_ema_update starts members whose
+            # EMA is still NaN from this batch and leaves the others' state alone.
             if self.training:
-                prev = torch.where(torch.isnan(ema), batch_log_z, ema)
-                new = mine_ema_update(prev, scores, decay=self.mine_decay)
-                self.mine_log_ema = new.to(self.mine_log_ema.dtype).reshape(self.mine_log_ema.shape)
-            log_a = self.mine_log_ema.to(scores.dtype)
-            log_a = torch.where(torch.isnan(log_a), batch_log_z.to(scores.dtype), log_a)
+                new = mine_ema_update(self.mine_log_ema, scores, decay=self.mine_decay)
+                self.mine_log_ema = new.to(self.mine_log_ema.dtype)
+                log_a = new.to(scores.dtype)
+            else:  # evaluation: the stored EMA; members never trained use this batch's estimate
+                log_a = mine_ema_update(self.mine_log_ema, scores, decay=0.0).to(scores.dtype)
+                log_a = torch.where(torch.isnan(self.mine_log_ema), log_a, self.mine_log_ema.to(scores.dtype))
             kw["log_baseline"] = log_a.unsqueeze(-1)  # [..., 1] broadcasts over columns
         if self.name == "smile":
             kw["tau"] = self.tau
