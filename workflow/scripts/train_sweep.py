@@ -2,24 +2,15 @@
 
 from _script import resolve_device, save_cube, setup
 from vbmi.experiments.sweep import level_summary, sweep_parts, sweep_specs
-from vbmi.experiments.training import result_to_dataset, train_ensemble
+from vbmi.experiments.training import result_to_dataset, train_from_config
 
 config = setup(snakemake)  # noqa: F821 (injected by Snakemake)
 cfg = config["sweep"]
 device = resolve_device(config)
 indices = sweep_parts(cfg, config["seed"])[int(snakemake.wildcards.part)]  # noqa: F821
 all_specs = sweep_specs(cfg, config["seed"])
-result = train_ensemble(
-    [all_specs[i] for i in indices],
-    steps_per_level=cfg["steps_per_level"],
-    levels=cfg["levels"],
-    cubic_seed=cfg["cubic_seed"],
-    cubic_weight_std=cfg["cubic_weight_std"],
-    device=device,
-    data_block=cfg["data_block"],
-    checkpoint_path=snakemake.params.checkpoint,  # noqa: F821
-    checkpoint_every_s=cfg["checkpoint_every_s"],
-)
+specs = [all_specs[i] for i in indices]
+result = train_from_config(specs, cfg, device=device, checkpoint_path=snakemake.params.checkpoint)  # noqa: F821
 print(f"{len(indices)} runs, {result.steps} steps, {result.wall_s:.1f} s, {result.meta['steps_per_s']:.1f} steps/s")
 ds = result_to_dataset(result, labels=[f"c{i:05d}" for i in indices])
 summary = level_summary(ds, cfg["tail_steps"])

@@ -76,6 +76,7 @@ from ..utils import resolve_device
 __all__ = [
     "RunSpec",
     "TrainResult",
+    "train_from_config",
     "StackedAdam",
     "train_ensemble",
     "train_loop",
@@ -574,6 +575,24 @@ def train_ensemble(
     if ckpt is not None and not keep_checkpoint:
         ckpt.unlink(missing_ok=True)
     return result
+
+
+def train_from_config(specs: Sequence[RunSpec], cfg: dict, *, device: str | torch.device,
+                      checkpoint_path: str | os.PathLike | None) -> TrainResult:
+    """:func:`train_ensemble` with the schedule, task and checkpoint knobs of a pipeline config section
+    (``training`` or ``sweep``: ``steps_per_level``, ``levels``, ``cubic_seed``, ``cubic_weight_std``,
+    ``data_block``, ``checkpoint_every_s``)."""
+    return train_ensemble(
+        specs,
+        steps_per_level=cfg["steps_per_level"],
+        levels=cfg["levels"],
+        cubic_seed=cfg["cubic_seed"],
+        cubic_weight_std=cfg["cubic_weight_std"],
+        device=device,
+        data_block=cfg["data_block"],
+        checkpoint_path=checkpoint_path,
+        checkpoint_every_s=cfg["checkpoint_every_s"],
+    )
 
 
 def train_loop(
