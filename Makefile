@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 CORES  ?= all
-# One torch/BLAS thread per process: on a loaded 2-core machine two threads ran 0.05-0.8x one (issue 2).
+# One torch/BLAS thread per process: on a loaded 2-core machine two threads ran 0.05-0.8x one.
 export OMP_NUM_THREADS ?= 1
 export MKL_NUM_THREADS ?= 1
 

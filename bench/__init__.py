@@ -60,14 +60,22 @@ COMPARISONS = ("single", "ensemble", "mc_loop", "mc_roofline", "memory")
 
 
 def targets(result: dict) -> list[dict]:
-    """The issue's targets, each with the ratio measured in this run (None where not measured)."""
+    """The targets, each with the ratio measured in this run (None where not measured): vbmi's trainer at
+    least as fast as the plain loop in every single-run cell; stacked separable ensembles of E >= 8 at
+    least 2x (CPU) or 10x (GPU) the same runs one at a time; the Monte Carlo ratios."""
     on_gpu = result["machine"]["device"].startswith("cuda")
     out = []
-    ens = [r for r in result.get("ensemble", []) if r["critic"] == "separable"]
-    if ens:
-        top = max(ens, key=lambda r: r["configs"])
-        out.append({"name": f"ensemble speedup, E={top['configs']} separable, batch {top['batch_size']}",
-                    "measured": top["speedup"]["ratio"], "target": 10.0 if on_gpu else 1.5, "unit": "x"})
+    for r in result.get("single", []):
+        out.append({"name": f"single run vs plain loop, {r['critic']} batch {r['batch_size']}",
+                    "measured": r["speedup"]["ratio"], "measured_cpu_time": r["speedup"].get("ratio_cpu"),
+                    "target": 1.0, "unit": "x"})
+    sep = [r for r in result.get("ensemble", []) if r["critic"] == "separable"]
+    big = min(8, max((r["configs"] for r in sep), default=0))  # the tiny size stacks fewer than 8
+    for r in sep:
+        if r["configs"] >= max(big, 2):
+            out.append({"name": f"ensemble speedup, E={r['configs']} separable, batch {r['batch_size']}",
+                        "measured": r["speedup"]["ratio"], "measured_cpu_time": r["speedup"].get("ratio_cpu"),
+                        "target": 10.0 if on_gpu else 2.0, "unit": "x"})
     if "mc_loop" in result:
         r = result["mc_loop"]
         out.append({"name": f"MC vectorised vs batch loop, K={r['k']}", "measured": r["speedup"]["ratio"],
@@ -118,6 +126,8 @@ def run(size: str = "default", *, only: list[str] | None = None, device: str = "
         if "single" in only:  # where one run of vbmi's trainer spends its time at the largest batch
             result["single_profile"] = training.profile_ensemble_step(1, max(cfg["single_batches"]),
                                                                       cfg["profile_steps"], dev)
+            print("[1b] achieved FLOP/s of a separable step vs the machine's fp32 matmul", flush=True)
+            result["single_flops"] = training.bench_flops(cfg, dev, reps)
     if "mc_loop" in only or "mc_roofline" in only:
         from . import montecarlo
 
@@ -234,7 +244,13 @@ def print_table(result: dict) -> None:
         print(f"{'memory':10s} {'joint batch ' + str(r['batch_size']) + ' ' + r['metric']:34s} "
               f"{r['peak_mib']['chunked']:9.0f} MiB {r['peak_mib']['unchunked']:9.0f} MiB "
               f"{r['memory_ratio_unchunked_over_chunked']:7.2f}x {str(r['check']['agree']):>6s}")
+    if "single_flops" in result:
+        r = result["single_flops"]
+        print(f"{'flops':10s} {'separable batch ' + str(r['batch_size']) + ' vs fp32 matmul':34s} "
+              f"{r['achieved_gflops']:7.1f} GF/s {r['matmul_gflops']:7.1f} GF/s {r['fraction_of_matmul']:8.3f}")
     print(f"torch-mist: {result.get('torch_mist', 'not checked')}")
     print("\ntargets:")
     for t in result["targets"]:
-        print(f"  {'MET ' if t['met'] else 'MISS'} {t['name']}: {t['measured']:.3g} (target >= {t['target']:g})")
+        cpu = t.get("measured_cpu_time")
+        extra = f"; in CPU time {cpu:.3g}" if isinstance(cpu, float) and math.isfinite(cpu) else ""
+        print(f"  {'MET ' if t['met'] else 'MISS'} {t['name']}: {t['measured']:.3g} (target >= {t['target']:g}{extra})")

@@ -31,20 +31,24 @@ def alternate(programs: dict[str, Callable[[], object]], *, repeats: int, warmup
               device: torch.device | str = "cpu") -> dict:
     """Time each program ``repeats`` times, interleaved round by round (A B A B ...), after ``warmup`` rounds.
 
-    Returns ``{"raw_s": {name: [seconds per round]}, "median_s": {name: median}}``.
+    Returns ``{"raw_s": {name: [wall seconds per round]}, "median_s": {name: median}, "cpu_s": {name:
+    [process CPU seconds per round]}}``. Wall time is the measure; CPU time is recorded beside it because on
+    a shared machine other processes' load stretches wall time far more than this process's CPU time.
     """
     if repeats < 1:
         raise ValueError(f"repeats must be >= 1, got {repeats}")
     raw: dict[str, list[float]] = {name: [] for name in programs}
+    cpu: dict[str, list[float]] = {name: [] for name in programs}
     for rnd in range(warmup + repeats):
         for name, fn in programs.items():
             sync(device)
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             fn()
             sync(device)
             if rnd >= warmup:
                 raw[name].append(time.perf_counter() - t0)
-    return {"raw_s": raw, "median_s": {name: statistics.median(ts) for name, ts in raw.items()}}
+                cpu[name].append(time.process_time() - c0)
+    return {"raw_s": raw, "median_s": {name: statistics.median(ts) for name, ts in raw.items()}, "cpu_s": cpu}
 
 
 def speedup(timing: dict, slow: str, fast: str, *, work_slow: float = 1.0, work_fast: float = 1.0) -> dict:
@@ -56,13 +60,18 @@ def speedup(timing: dict, slow: str, fast: str, *, work_slow: float = 1.0, work_
     """
     a, b = timing["raw_s"][slow], timing["raw_s"][fast]
     per_round = [(ta / work_slow) / (tb / work_fast) for ta, tb in zip(a, b)]
-    return {
+    out = {
         "slow": slow,
         "fast": fast,
         "ratio": statistics.median(per_round),
         "ratio_of_medians": (statistics.median(a) / work_slow) / (statistics.median(b) / work_fast),
         "per_round": per_round,
     }
+    if "cpu_s" in timing:  # the same ratio in process CPU time (less sensitive to other processes' load)
+        ca, cb = timing["cpu_s"][slow], timing["cpu_s"][fast]
+        out["ratio_cpu"] = statistics.median([(x / work_slow) / (y / work_fast) for x, y in zip(ca, cb) if y > 0]
+                                             or [float("nan")])
+    return out
 
 
 def _git_commit() -> str:

@@ -29,7 +29,7 @@ BOUND_NAMES = ("nwj", "nce", "interpolated", "js")
 
 
 def _vbmi_mc():
-    """vbmi's Monte Carlo module (issue 5), or None when it is not there yet."""
+    """vbmi's Monte Carlo module, or None when it is not there yet."""
     try:
         from vbmi.experiments import montecarlo
     except ImportError:
@@ -38,7 +38,7 @@ def _vbmi_mc():
 
 
 def implementation() -> str:
-    """Which vectorised Monte Carlo is timed: vbmi's (issue 5) when it exists, else this module's fallback."""
+    """Which vectorised Monte Carlo is timed: vbmi's when it exists, else this module's fallback."""
     return ("vbmi.experiments.montecarlo.optimal_critic_bounds" if _vbmi_mc() is not None
             else "bench.montecarlo.registry_four_bounds (vbmi.bounds registry calls)")
 

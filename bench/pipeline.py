@@ -7,39 +7,15 @@ the report's performance section shows.
 
 from __future__ import annotations
 
-import csv
 import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+from vbmi.performance import BENCHMARK_FIELDS, summarise_benchmarks  # noqa: F401 (re-exported)
+
 REPO = Path(__file__).resolve().parents[1]
-BENCHMARK_FIELDS = ("s", "max_rss", "mean_load", "cpu_time")
-
-
-def summarise_benchmarks(directory: str | os.PathLike) -> list[dict]:
-    """One row per Snakemake benchmark file under ``directory``: job name (path without .tsv) and the
-    mean of each numeric field over the file's repeats (``s`` = wall seconds, ``max_rss`` MiB)."""
-    root = Path(directory)
-    rows = []
-    for path in sorted(root.rglob("*.tsv")):
-        with path.open(newline="") as fh:
-            records = list(csv.DictReader(fh, delimiter="\t"))
-        if not records:
-            continue
-        row: dict = {"job": str(path.relative_to(root).with_suffix("")), "repeats": len(records)}
-        for field in BENCHMARK_FIELDS:
-            vals = []
-            for rec in records:
-                try:
-                    vals.append(float(rec.get(field, "")))
-                except (TypeError, ValueError):
-                    pass
-            row[field] = sum(vals) / len(vals) if vals else float("nan")
-        row["rule"] = row["job"].split("/")[0]
-        rows.append(row)
-    return rows
 
 
 def bench_pipeline(results_dir: str | os.PathLike, cores: int = 2, extra: list[str] | None = None) -> dict:

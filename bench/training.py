@@ -1,12 +1,13 @@
 """Comparisons 1 and 2: critic training throughput, vbmi's trainer against one-config-at-a-time loops.
 
 1. ``single``: one configuration, separable and joint critics, batch 64..512: vbmi's trainer
-   (:func:`vbmi.experiments.training.train_ensemble` with one run) against a plain PyTorch loop written
+   (:func:`vbmi.experiments.training.train_ensemble` with one run, i.e. the engine) against a plain PyTorch loop written
    the way the reference notebook trains (:mod:`bench.plain`: notebook-style critics, one model, one
    Adam, a Python loop). Both start from the same weights and see the same batches; the bound (InfoNCE)
    is evaluated in float64 on both sides, as vbmi's trainer does.
 2. ``ensemble``: E = 1, 8, 64 configurations stacked into one batched model (``train_ensemble``,
-   ``stack=True``) against the same runs trained one at a time (:func:`~vbmi.experiments.training.train_loop`).
+   ``stack=True``) against the same runs trained one at a time (:func:`train_loop` below: one model, one
+   ``torch.optim.Adam``, a Python loop; the comparison side lives here, not in the library).
 
 Each timed call does the whole job (build the models, draw the data, train S steps), so throughput is
 configurations x steps per second of what a user runs. ``torch-mist`` (a published PyTorch MI toolkit)
@@ -18,6 +19,8 @@ from __future__ import annotations
 
 import importlib.util
 import math
+import time
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -30,7 +33,7 @@ D = 20
 
 
 def _trainer():
-    """vbmi's trainer module (issue 4); imported lazily so the rest of the bench runs without it."""
+    """vbmi's trainer module; imported lazily so the rest of the bench runs without it."""
     from vbmi.experiments import training
 
     return training
@@ -47,8 +50,7 @@ def _vbmi_train(specs, steps: int, device: torch.device, stack) -> np.ndarray:
 
 
 def _loop_train(specs, steps: int, device: torch.device) -> np.ndarray:
-    return _trainer().train_loop(specs, steps_per_level=steps, levels=LEVELS, d=D, device=device,
-                                 data_block=steps).estimate
+    return train_loop(specs, steps_per_level=steps, levels=LEVELS, d=D, device=device, data_block=steps).estimate
 
 
 def _notebook_train(spec, steps: int, device: torch.device) -> np.ndarray:
@@ -143,6 +145,49 @@ def bench_ensemble(size: dict, device: torch.device, repeats: int) -> list[dict]
     return rows
 
 
+def separable_step_flops(batch: int, d: int = D, hidden: int = 256, layers: int = 2, embed: int = 32) -> float:
+    """Floating-point operations of one training step of a separable critic (forward + backward).
+
+    Per network (g and h) on K rows: forward MACs ``K (d H + (layers-1) H^2 + H E)``; backward the same
+    for weight gradients plus the input gradients of every layer but the first; the score matrix
+    ``K^2 E`` forward and twice that backward. 2 FLOPs per MAC; the bound's O(K^2) elementwise work and
+    the optimiser are not counted (so this is a lower bound on the work done).
+    """
+    k = batch
+    net = k * (d * hidden + (layers - 1) * hidden**2 + hidden * embed)
+    net_input_grads = k * ((layers - 1) * hidden**2 + hidden * embed)
+    macs = 2 * (2 * net + net_input_grads) + 3 * k * k * embed
+    return 2.0 * macs
+
+
+def bench_flops(size: dict, device: torch.device, repeats: int) -> dict:
+    """Achieved FLOP/s of vbmi's separable training step at the largest batch, against a large fp32
+    matmul timed alternately in the same run (the machine's attainable rate on one thread)."""
+    batch = max(size["single_batches"])
+    steps = size["single_steps"]["separable"]
+    spec = _spec("separable", batch, seed=0)
+    n = size["roof_matmul_n"]
+    a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
+    out = torch.empty(n, n, device=device)
+    timing = alternate({
+        "vbmi_separable": lambda: _vbmi_train([spec], steps, device, stack=True),
+        "matmul": lambda: torch.mm(a, b, out=out),
+    }, repeats=repeats, warmup=1, device=device)
+    step_flops = separable_step_flops(batch)
+    achieved = [step_flops * steps / t for t in timing["raw_s"]["vbmi_separable"]]
+    peak = [2.0 * n**3 / t for t in timing["raw_s"]["matmul"]]
+    fractions = [x / y for x, y in zip(achieved, peak)]
+    res = {"comparison": "flops", "critic": "separable", "batch_size": batch, "steps": steps,
+           "step_flops": step_flops, "timing": timing, "matmul_n": n,
+           "achieved_gflops": sorted(achieved)[len(achieved) // 2] / 1e9,
+           "matmul_gflops": sorted(peak)[len(peak) // 2] / 1e9,
+           "fraction_of_matmul": sorted(fractions)[len(fractions) // 2],
+           "note": "whole calls (model construction included); FLOPs count matmuls only"}
+    print(f"  flops separable K={batch}: {res['achieved_gflops']:.1f} GFLOP/s achieved, fp32 matmul "
+          f"{res['matmul_gflops']:.1f} GFLOP/s -> {100 * res['fraction_of_matmul']:.0f}%", flush=True)
+    return res
+
+
 def profile_ensemble_step(e: int, batch: int, steps: int, device: torch.device, top: int = 12,
                           critic: str = "separable") -> dict:
     """Where the stacked trainer spends its time (torch.profiler, self CPU time per op)."""
@@ -165,3 +210,102 @@ def profile_ensemble_step(e: int, batch: int, steps: int, device: torch.device, 
             "top_ops": ops,
             "share_matmul": share(matmul_ops), "share_elementwise_optimizer_like": share(optimizer_ops),
             "share_init_uniform": share({"aten::uniform_"})}
+
+
+# --------------------------------------------------------------------------------------------------
+# The comparison side: the same runs one at a time, the plain way
+# --------------------------------------------------------------------------------------------------
+def train_loop(
+    specs: Sequence,
+    *,
+    steps_per_level: int,
+    levels: Sequence[float] = (2.0, 4.0, 6.0, 8.0, 10.0),
+    d: int = 20,
+    cubic_seed: int = 0,
+    cubic_weight_std: float = 1.0,
+    device: str | torch.device = "auto",
+    data_block: int = 50,
+):
+    """The same runs trained one at a time, the reference notebook's way: one model, one
+    ``torch.optim.Adam``, a Python loop over steps. Same initialisation, data and float64 evaluation as
+    :func:`vbmi.experiments.training.train_ensemble`, so the two agree to float tolerance (the tests) and
+    can be timed against each other. A run stops at its first non-finite estimate (recorded as diverged).
+    """
+    from vbmi.data import CubicTransform, gaussian_log_p_y_given_x
+    from vbmi.experiments.training import (FLOAT32_EXP_LIMIT, TrainResult, _DataStream, _schedule, _single_modules,
+                                           _use_float64_ema)
+    from vbmi.utils import resolve_device
+
+    specs = list(specs)
+    dev = resolve_device(device)
+    true_mi, rho_cpu = _schedule(steps_per_level, levels, d)
+    total = int(true_mi.shape[0])
+    rho = rho_cpu.to(dev)
+    cubic = CubicTransform(d, cubic_seed, weight_std=cubic_weight_std) if any(s.dataset == "cubic" for s in specs) else None
+    est = np.full((len(specs), total), np.nan)
+    max_abs = np.full((len(specs), total), np.nan, dtype=np.float32)
+    diverged = np.full(len(specs), -1, dtype=np.int64)
+    t0 = time.monotonic()
+    for r, spec in enumerate(specs):
+        critic, objective = _single_modules(spec, d)
+        critic = None if critic is None else critic.to(dev)
+        objective = objective.to(dev)
+        _use_float64_ema(objective)
+        objective.train()
+        params = ([] if critic is None else list(critic.parameters())) + list(objective.parameters())
+        opt = torch.optim.Adam(params, lr=spec.lr, foreach=False) if params else None
+        stream = _DataStream(spec, rho.to(torch.float32), cubic if spec.dataset == "cubic" else None, dev, d)
+        for step in range(total):
+            if step % data_block == 0:
+                xb, yb = stream.block(step, min(total, step + data_block))
+            x, y = xb[step % data_block], yb[step % data_block]  # [K, d]
+            scores32 = None
+            if critic is None:
+                scores = gaussian_log_p_y_given_x(x.double(), y.double(), rho[step].to(torch.float64))
+            else:
+                scores32 = critic(x, y)  # [K, K]
+                scores32.retain_grad()
+                scores = scores32.double()
+            value = objective(scores, y)
+            max_abs[r, step] = float(scores.detach().abs().max())
+            value_f = float(value.detach())
+            if not math.isfinite(value_f) or not math.isfinite(max_abs[r, step]):
+                diverged[r] = step
+                break
+            if opt is not None:
+                opt.zero_grad(set_to_none=True)
+                (-value).backward()
+                if scores32 is not None and not bool(torch.isfinite(scores32.grad).all()):
+                    diverged[r] = step  # the float64 gradient overflowed float32 (as the ensemble's hook)
+                    break
+                opt.step()
+            est[r, step] = value_f
+    wall = time.monotonic() - t0
+    return TrainResult(
+        specs=specs, true_mi=true_mi.numpy(), estimate=est, max_abs_score=max_abs, diverged_step=diverged,
+        overflow_steps=(np.nan_to_num(max_abs, nan=0.0) > FLOAT32_EXP_LIMIT).sum(1), steps_per_level=steps_per_level,
+        levels=tuple(float(v) for v in levels), device=str(dev), wall_s=wall,
+        meta={"data_block": data_block, "cubic_seed": cubic_seed, "d": d,
+              "steps_per_s": total * len(specs) / wall if wall > 0 else float("nan")},
+    )
+
+
+def bench_specs(n: int, *, critic: str = "separable", bound: str = "nce", batch_size: int = 64, hidden: int = 256,
+                layers: int = 2, seed: int = 0) -> list:
+    """``n`` configurations that share a critic shape (so they stack into one group): distinct seeds and
+    learning rates spread over 1e-4..1e-3, the paper's Fig. 2 architecture by default."""
+    lrs = np.geomspace(1e-4, 1e-3, n) if n > 1 else [5e-4]
+    from vbmi.experiments.plan import RunSpec
+
+    return [RunSpec(bound=bound, critic=critic, batch_size=batch_size, hidden=hidden, layers=layers, lr=float(lr),
+                    seed=seed + i) for i, lr in enumerate(lrs)]
+
+
+def train_stacked_steps(specs: Sequence, steps: int, *, device: str | torch.device = "auto", mi: float = 2.0):
+    """Train ``specs`` as stacked ensembles (joint critics too) for ``steps`` steps at one MI level."""
+    return _trainer().train_ensemble(specs, steps_per_level=steps, levels=(mi,), device=device, stack=True, progress=False)
+
+
+def train_loop_steps(specs: Sequence, steps: int, *, device: str | torch.device = "auto", mi: float = 2.0):
+    """The same runs one at a time (:func:`train_loop`): one model, one ``torch.optim.Adam``, a Python loop."""
+    return train_loop(specs, steps_per_level=steps, levels=(mi,), device=device)

@@ -22,6 +22,7 @@ cube_paths = []
 
 # %% tags=["remove_cell"]
 import json
+import os
 
 import pandas as pd
 import yaml
@@ -31,9 +32,11 @@ from vbmi.results import cube_config, read_cube
 
 info = read_cube(run_info_cube, kind="run_info")
 config = cube_config(info)
-cubes = {path: read_cube(path) for path in cube_paths}
+# Sections may register non-cube inputs too (e.g. the claims page's claims.json): list, don't read them.
+cubes = {path: read_cube(path) for path in cube_paths if str(path).endswith(".nc")}
+other_inputs = [path for path in cube_paths if not str(path).endswith(".nc")]
 
-# %%
+# %% tags=["remove_input"]
 scale_note = {
     "tiny": "**tiny** scale: a smoke test of every code path; the numbers are not meaningful.",
     "default": "**default** scale: every figure and table with reduced steps, seeds and grids (about 30 CPU minutes).",
@@ -58,7 +61,7 @@ display(pd.DataFrame({"value": facts}))
 # %% [markdown]
 # ## Stages
 
-# %%
+# %% tags=["remove_input"]
 display(info["active"].to_series().map({True: "on", False: "off"}).to_frame("status"))
 
 # %% [markdown]
@@ -67,25 +70,32 @@ display(info["active"].to_series().map({True: "on", False: "off"}).to_frame("sta
 # One row per cube used by a report section. A cube from another scale, commit or config than this
 # run is flagged: its figures would not belong to this report.
 
-# %%
+# %% tags=["remove_input"]
+root = os.path.commonpath([os.path.dirname(os.path.abspath(p)) for p in cubes]) if cubes else ""
 rows = []
 for path, cube in cubes.items():
     rows.append(
         {
-            "cube": path,
+            "cube": os.path.relpath(os.path.abspath(path), root),
             "kind": cube.attrs["vbmi_cube_kind"],
             "dims": ", ".join(f"{d}={n}" for d, n in cube.sizes.items()),
-            "variables": ", ".join(cube.data_vars),
+            "variables": len(cube.data_vars),
             "scale": cube.attrs["scale"],
             "device": cube.attrs["device"],
             "git commit": cube.attrs["git_commit"][:12],
-            "created (UTC)": cube.attrs["created_at"],
+            "created (UTC)": str(cube.attrs["created_at"])[:19].replace("T", " "),
         }
     )
 if rows:
+    pd.set_option("display.max_colwidth", None)
+    display(Markdown(f"Paths relative to `{root}`; the variables of each cube are listed below the table."))
     display(pd.DataFrame(rows).set_index("cube"))
+    display(Markdown("\n".join(f"- `{os.path.relpath(os.path.abspath(p), root)}`: " + ", ".join(c.data_vars)
+                               for p, c in cubes.items())))
 else:
     display(Markdown("No experiment stage has registered a section yet, so there are no cubes to list."))
+if other_inputs:
+    display(Markdown("Other inputs of the report (not cubes): " + ", ".join(f"`{p}`" for p in other_inputs) + "."))
 
 mismatches = [
     f"`{path}`: {key} is `{cube.attrs[key]}`, this run's is `{info.attrs[key]}`"
@@ -93,12 +103,22 @@ mismatches = [
     for key in ("scale", "git_commit")
     if cube.attrs[key] != info.attrs[key]
 ]
+
+
+def _agrees(recorded, current):
+    """A cube records the config keys its job read (params.config): do they hold in this run's config?"""
+    if isinstance(recorded, dict):
+        return isinstance(current, dict) and all(k in current and _agrees(v, current[k]) for k, v in recorded.items())
+    return recorded == current
+
+
 mismatches += [
     f"`{path}`: made with a different config than this run"
     for path, cube in cubes.items()
-    if {k: v for k, v in cube_config(cube).items() if k != "report"} != {k: v for k, v in config.items() if k != "report"}
+    if not _agrees(cube_config(cube), config)
 ]
-display(Markdown("\n".join(f"- **Mismatch**: {m}" for m in mismatches) or "All cubes come from this run's scale, commit and config."))
+display(Markdown("\n".join(f"- **Mismatch**: {m}" for m in mismatches)
+                 or "All cubes come from this run's scale, commit and config."))
 
 # %% [markdown]
 # ## Resolved configuration
@@ -106,5 +126,5 @@ display(Markdown("\n".join(f"- **Mismatch**: {m}" for m in mismatches) or "All c
 # `config.yaml` merged with any `--configfile` scale file and `--config` overrides, after schema
 # defaults were filled in (what `snakemake` actually ran with).
 
-# %%
+# %% tags=["remove_input"]
 display(Markdown("```yaml\n" + yaml.safe_dump(config, sort_keys=False) + "```"))

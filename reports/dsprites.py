@@ -27,6 +27,13 @@
 # %% tags=["parameters"]
 dsprites_cube = "results/cubes/dsprites.nc"
 
+# %% tags=["remove_input"]
+from IPython.display import HTML, display
+
+from vbmi import claims
+
+display(HTML(claims.section_html("dsprites", {"dsprites": dsprites_cube})))
+
 # %% tags=["remove_cell"]
 import matplotlib.pyplot as plt
 import numpy as np
@@ -145,9 +152,10 @@ plt.show()
 # %% [markdown]
 # ## Fig. 5: feature selectivity of the active latents
 #
-# One row per active latent (variance of its mean across images > 1e-2), first seed. Left: mean
-# activation over position (x right, y down as on screen; red high, blue low). Middle and right: mean
-# activation against scale and against rotation, one line per shape.
+# As the paper draws it: one row per active latent (variance of its mean across images > 1e-2), first
+# seed, ordered by the factor each latent wins. Left: mean activation over position (x right, y down as on
+# screen; red high, blue low; colour bar = mean activation). Middle and right: mean activation against
+# scale and against rotation, one line per shape.
 
 # %%
 s0 = seeds[0]
@@ -156,14 +164,22 @@ active = [int(l) for l in c.latent.values if int(c.active.sel(encoder="trained",
 if not active:
     display(Markdown("No active latent: the encoder has not left its flat initial phase at this scale."))
 else:
+    nmi0 = c.nmi.sel(encoder="trained")
+    order = {"pos_x": 0, "pos_y": 1, "scale": 2, "orientation": 3, "shape": 4}
+    active.sort(
+        key=lambda l: (order[str(nmi0.sel(latent=l).idxmax("factor").item())], -float(nmi0.sel(latent=l).max()))
+    )
     palette = dict(zip(c.shape.values, sns.color_palette("deep", 3)))
     fig, axes = plt.subplots(
-        len(active), 3, figsize=(10, 2.4 * len(active)), squeeze=False, gridspec_kw={"width_ratios": [1, 1.3, 1.3]}
+        len(active), 3, figsize=(11, 2.6 * len(active)), squeeze=False, gridspec_kw={"width_ratios": [1.15, 1.3, 1.3]}
     )
     for r, l in enumerate(active):
         pos = c.tuning_pos.sel(latent=l).values
-        axes[r, 0].imshow(pos, cmap="RdBu_r", origin="upper", extent=(0, 1, 1, 0))
-        axes[r, 0].set(xticks=[], yticks=[], ylabel=f"z{l}")
+        best = str(nmi0.sel(latent=l).idxmax("factor").item())
+        im = axes[r, 0].imshow(pos, cmap="RdBu_r", origin="upper", extent=(0, 1, 1, 0))
+        fig.colorbar(im, ax=axes[r, 0], fraction=0.046, pad=0.04, label="mean z")
+        axes[r, 0].set(xticks=[0, 0.5, 1], yticks=[0, 0.5, 1], ylabel=f"z{l} ({best})\ny position")
+        axes[r, 0].grid(False)
         for shape in c.shape.values:
             axes[r, 1].plot(
                 c.scale.values, c.tuning_scale.sel(latent=l, shape=shape), color=palette[shape], label=shape
@@ -171,12 +187,37 @@ else:
             axes[r, 2].plot(
                 c.orientation.values, c.tuning_orientation.sel(latent=l, shape=shape), color=palette[shape], label=shape
             )
+        axes[r, 1].set_ylabel("mean z")
         if r == 0:
             axes[r, 0].set_title("position")
             axes[r, 1].set_title("scale")
             axes[r, 2].set_title("rotation")
             axes[r, 2].legend(fontsize=7, loc="upper right")
+    axes[-1, 0].set_xlabel("x position")
     axes[-1, 1].set_xlabel("scale")
     axes[-1, 2].set_xlabel("orientation (rad)")
     fig.tight_layout()
     plt.show()
+
+# %% [markdown]
+# ## Why the InfoMax collapsed: the ablation record
+#
+# Short single-seed probes (`python -m vbmi.dsprites.ablate`, one CPU thread, rendered images); each row
+# is one probe's config changes against the shipped default of the time, the end of its training curves
+# and its factor scores (best normalised MI per factor, trained; `random` = same network at init). The
+# record is `src/vbmi/dsprites/ablations.csv`; each probe's JSON (curves, full NMI matrix) went to the path
+# in its `json` column (scratch, not committed).
+
+# %% tags=["remove_input"]
+from vbmi.dsprites.ablate import RECORD  # noqa: E402
+
+if RECORD.is_file():
+    abl = pd.read_csv(RECORD)
+    show = [
+        "name", "question", "overrides", "steps", "ijs_peak", "ijs_min", "ijs_final", "tnce_final", "tc_final",
+        "smooth_final", "lambda_smooth_final", "lambda_tc_final", "active", "best_pos_x", "best_pos_y",
+        "best_scale", "best_orientation", "best_shape", "mig", "random_mig",
+    ]
+    display(abl[[k for k in show if k in abl]].set_index("name").round(3))
+else:
+    display(Markdown(f"No ablation record at `{RECORD}`."))

@@ -75,3 +75,53 @@ class PipelineRun:
     manifest: dict
     cubes: list[pathlib.Path]
     output: str
+
+
+SCRIPTS = REPO / "workflow" / "scripts"
+_SCRIPT_DRIVER = """
+import json, runpy, sys, types
+spec = json.loads(sys.argv[1])
+sys.path.insert(0, spec["scripts"])
+def ns(d):
+    return types.SimpleNamespace(**d)
+smk = types.SimpleNamespace(
+    input=ns(spec["input"]), output=ns(spec["output"]), params=ns(spec["params"]),
+    wildcards=ns(spec["wildcards"]), log=[spec["log"]], threads=1, rule=spec["rule"],
+)
+runpy.run_path(spec["script"], init_globals={"snakemake": smk}, run_name="__main__")
+"""
+
+
+def run_workflow_script(
+    script: str,
+    *,
+    log: pathlib.Path,
+    input: dict | None = None,
+    output: dict | None = None,
+    params: dict | None = None,
+    wildcards: dict | None = None,
+    cwd: pathlib.Path | None = None,
+    timeout: float = 600,
+) -> subprocess.CompletedProcess[str]:
+    """Run workflow/scripts/<script> in a subprocess with a stand-in `snakemake` object (named
+    input/output/params/wildcards, one log file), as Snakemake's `script:` directive would; the script
+    redirects its own stdout/stderr to `log`. `params` should hold `config` (common.smk: rule_config)."""
+    spec = {
+        "scripts": str(SCRIPTS),
+        "script": str(SCRIPTS / script),
+        "input": input or {},
+        "output": output or {},
+        "params": params or {},
+        "wildcards": wildcards or {},
+        "log": str(log),
+        "rule": pathlib.Path(script).stem,
+    }
+    return subprocess.run(
+        [sys.executable, "-c", _SCRIPT_DRIVER, json.dumps(spec)],
+        cwd=cwd,
+        env=snakemake_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )

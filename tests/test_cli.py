@@ -140,3 +140,68 @@ def test_bad_inputs_one_line(tmp_path, xy, capsys, make, extra, match):
     lines = cap.err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("vbmi: error:"), cap.err
     assert match in lines[0]
+
+
+# ------------------------------------------------------------------------------------- CLI input cases
+def test_headerless_csv_keeps_its_first_row(tmp_path, xy, capsys):
+    f = tmp_path / "nohead.csv"
+    np.savetxt(f, np.c_[xy[0][:, 0], xy[1][:, 0]], delimiter=",")
+    x, y = load_arrays(f)
+    assert x.shape == (300, 1) and x[0, 0] == pytest.approx(xy[0][0, 0])  # the first row is data
+    assert "read as data (no header)" in capsys.readouterr().err
+    assert main(["estimate", str(f), *FAST]) == 0
+    out = _check_json(capsys.readouterr().out, 300)
+    assert out["n"] == 300
+    x2, _ = load_arrays(f, header="yes")  # forced: the first row is a header
+    assert x2.shape == (299, 1)
+
+
+def test_csv_with_header_is_detected(tmp_path, xy):
+    f = tmp_path / "head.csv"
+    pd.DataFrame({"u": xy[0][:, 0], "v": xy[1][:, 0]}).to_csv(f, index=False)
+    x, _ = load_arrays(f)
+    assert x.shape == (300, 1) and x[0, 0] == pytest.approx(xy[0][0, 0])
+
+
+def test_column_named_0_vs_position_0_is_explicit(tmp_path, xy, capsys):
+    f = tmp_path / "names.csv"
+    pd.DataFrame({"a": xy[0][:, 0], "0": xy[1][:, 0], "b": xy[1][:, 1]}).to_csv(f, index=False)
+    with pytest.raises(ValueError, match=r"'0' is ambiguous: it names column 1 and is also position 0 \(column 'a'\)"):
+        load_arrays(f, x_cols="0", y_cols="b")
+    x, _ = load_arrays(f, x_cols="#0", y_cols="b")  # position
+    np.testing.assert_allclose(x[:, 0], xy[0][:, 0])
+    x, _ = load_arrays(f, x_cols="=0", y_cols="b")  # name
+    np.testing.assert_allclose(x[:, 0], xy[1][:, 0])
+    assert main(["estimate", str(f), "--x-cols", "0", "--y-cols", "b", *FAST]) == 1
+    assert "ambiguous" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("extra,match", [
+    (["--device", "tpu"], "device 'tpu' is not usable here"),
+    (["--seed", str(2**70)], "seed must be an int in [0, 2**63)"),
+    (["--method", "foo"], "unknown method 'foo'; valid: neural, ksg, cca"),
+])
+def test_more_bad_inputs_one_line(tmp_path, xy, capsys, extra, match):
+    f = tmp_path / "d.npz"
+    np.savez(f, x=xy[0], y=xy[1])
+    assert main(["estimate", str(f), *FAST, *extra]) == 1
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("vbmi: error:") and match in lines[0], lines
+
+
+def test_float16_npz_and_baseline_methods(tmp_path, xy, capsys):
+    f = tmp_path / "h.npz"
+    np.savez(f, x=xy[0].astype(np.float16), y=xy[1].astype(np.float16))
+    assert main(["estimate", str(f), *FAST]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert math.isfinite(out["value"]) and out["interval"][0] <= out["value"] <= out["interval"][1]
+    assert 0 < out["p_value"] <= 1 and out["saturated"] is False
+    assert main(["estimate", str(f), "--method", "cca"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["method"] == "cca" and out["kind"] == "estimate"
+
+
+def test_suite_subcommand(capsys):
+    assert main(["suite", "--methods", "cca", "--tasks", "gauss-1x1,gauss-dense-3x3", "--n", "500", "--seeds", "0"]) == 0
+    text = capsys.readouterr().out
+    assert "gauss-dense-3x3" in text and "cca: " in text and "within max(0.1, 20%)" in text

@@ -328,7 +328,7 @@ def test_mlp_layer_count(layers):
 
 
 def test_unknown_names_raise_value_error_listing_valid():
-    with pytest.raises(ValueError, match="separable.*concat"):
+    with pytest.raises(ValueError, match="separable, joint"):
         make_critic("bilinear", 3, 2)
     with pytest.raises(ValueError, match="constant.*mlp.*gaussian"):
         make_baseline("flow", 2)
@@ -351,8 +351,10 @@ def test_bad_sizes_raise():
 
 def test_make_critic_builds_the_right_class():
     assert isinstance(make_critic("separable", 3, 2, hidden=4, embed_dim=3), SeparableCritic)
-    c = make_critic("concat", 3, 2, hidden=4, embed_dim=3)  # embed_dim ignored for joint critics
-    assert isinstance(c, ConcatCritic) and isinstance(make_critic("joint", 3, 2, hidden=4), ConcatCritic)
+    c = make_critic("joint", 3, 2, hidden=4, embed_dim=3)  # embed_dim ignored for joint critics
+    assert isinstance(c, C.JointCritic) and C.JointCritic is ConcatCritic
+    with pytest.warns(DeprecationWarning, match="'concat' is now called 'joint'"):
+        assert isinstance(make_critic("concat", 3, 2, hidden=4), C.JointCritic)
 
 
 def test_critics_do_not_change_thread_count():

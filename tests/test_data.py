@@ -193,18 +193,45 @@ def test_cubic_transform_full_rank_seeded_and_exact():
     # entries look like N(0, 1)
     w = a.weight.flatten()
     assert abs(w.mean().item()) < 4 / 20 and abs(w.std().item() - 1.0) < 4 * math.sqrt(1 / (2 * 400))
-    # (W y)^3 elementwise, row by row
+    # (W y)^3 elementwise, row by row; the critic sees its asinh
     y = torch.randn(3, 20, generator=_gen(17), dtype=F64)
-    out = a(y)
+    cube, out = a.cube(y), a(y)
     for n in range(3):
         for r in range(20):
             want = sum(a.weight[r, t].item() * y[n, t].item() for t in range(20)) ** 3
-            assert abs(out[n, r].item() - want) < 1e-9 * max(1.0, abs(want))
-    # invertible: y is recovered from the output (so I(X; (WY)^3) = I(X; Y))
-    back = torch.linalg.solve(a.weight, (torch.sign(out) * out.abs() ** (1 / 3)).T).T
+            assert abs(cube[n, r].item() - want) < 1e-9 * max(1.0, abs(want))
+            assert abs(out[n, r].item() - math.asinh(want)) < 1e-9
+    assert torch.equal(data.CubicTransform(d=20, seed=0, squash="none")(y), cube)
+    # invertible: y is recovered from the output (so I(X; asinh((WY)^3)) = I(X; Y)), with and without squash
+    assert torch.allclose(a.invert(out), y, atol=1e-8)
+    back = torch.linalg.solve(a.weight, (torch.sign(cube) * cube.abs() ** (1 / 3)).T).T
     assert torch.allclose(back, y, atol=1e-8)
+    raw = data.CubicTransform(d=20, seed=0, squash="none")
+    assert torch.allclose(raw.invert(raw(y)), y, atol=1e-8)
     # float32 input gives float32 output, leading dims kept
     assert a(torch.zeros(2, 5, 20)).shape == (2, 5, 20) and a(torch.zeros(2, 20)).dtype == torch.float32
+    with pytest.raises(ValueError, match="asinh"):
+        data.CubicTransform(d=3, squash="log")
+
+
+def test_cubic_squash_tames_the_heavy_tails():
+    """Why the critic sees asinh((W y)^3): the raw cube of a unit-variance (W y)_k has kurtosis 46
+    (E z^12 / (E z^6)^2 = 10395 / 225), so rare entries sit ~9 sd out and dominate exp-based bounds; the
+    asinh keeps every entry within a few units (the pipeline's W_ij ~ N(0, 1/d))."""
+    c = data.CubicTransform(d=20, seed=0, weight_std=20**-0.5)
+    y = torch.randn(200_000, 20, generator=_gen(5), dtype=F64)
+
+    def kurtosis(v):
+        v = v - v.mean(0)
+        return ((v**4).mean(0) / (v**2).mean(0) ** 2).median().item()
+
+    assert kurtosis(c.cube(y)) > 25  # heavy: 46 at exactly unit variance
+    assert kurtosis(c(y)) < 6  # 4.7 at exactly unit variance
+    assert c(y).abs().max().item() < 8 < c.cube(y).abs().max().item()
+    assert torch.allclose(c.invert(c(y[:100])), y[:100], atol=1e-8)
+    # the caption's W_ij ~ N(0, 1) (the pipeline's): the raw cube reaches thousands, its asinh stays small
+    caption = data.CubicTransform(d=20, seed=0, weight_std=1.0)
+    assert caption.cube(y).abs().max().item() > 1e3 and caption(y).abs().max().item() < 12
 
 
 def test_cubic_transform_does_not_touch_global_rng():

@@ -74,13 +74,23 @@ def test_inputs_torch_numpy_1d_equivalent():
     assert a.value == b.value and a.config["x_dim"] == 1
 
 
-def test_standardisation_uses_training_split_and_survives_constant_column():
+@pytest.mark.parametrize("preprocess", ["normal", "standardize", "none"])
+def test_preprocessing_survives_wild_scale_and_constant_column(preprocess):
     g = np.random.default_rng(0)
     x = np.c_[g.normal(size=300) * 1e4 + 5e4, np.ones(300)]  # wild scale + a constant column
     y = x[:, :1] / 1e4 + g.normal(size=(300, 1))
-    r = estimate_mi(x, y, seed=0, max_steps=50, progress=False)
-    assert math.isfinite(r.value) and r.config["x_std"][1] == 1.0
-    assert abs(r.config["x_mean"][0] - 5e4) < 2e3
+    r = estimate_mi(x, y, seed=0, max_steps=50, progress=False, preprocess=preprocess)
+    assert math.isfinite(r.value) and r.preprocess == preprocess and r.config["preprocess"] == preprocess
+    tx, _ = r.transforms
+    z = tx(x)
+    assert np.all(z[:, 1] == z[0, 1])  # the constant column stays constant
+    if preprocess != "none":
+        assert abs(np.median(z[:, 0])) < 0.3 and 0.5 < z[:, 0].std() < 2  # O(1) whatever the units
+
+
+def test_unknown_preprocess_lists_valid():
+    with pytest.raises(ValueError, match="unknown preprocess 'rank'; valid: normal, standardize, none"):
+        estimate_mi(*_xy(), preprocess="rank", progress=False)
 
 
 def test_independent_variables_give_no_positive_information():
@@ -97,10 +107,12 @@ def test_other_critic_bounds_run(small, bound, alpha):
     assert math.isfinite(r.value) and r.kind == vbmi.BOUNDS[bound].kind
 
 
-def test_concat_critic(small):
+def test_joint_critic(small):
     x, y = small
-    r = estimate_mi(x, y, critic="concat", seed=0, max_steps=50, progress=False)
-    assert r.critic == "concat" and math.isfinite(r.value)
+    r = estimate_mi(x, y, critic="joint", seed=0, max_steps=50, progress=False)
+    assert r.critic == "joint" and math.isfinite(r.value)
+    with pytest.warns(DeprecationWarning, match="now called 'joint'"):
+        assert estimate_mi(x, y, critic="concat", seed=0, max_steps=50, progress=False).value == r.value
 
 
 def test_sizing_rule():
@@ -152,7 +164,7 @@ def test_unknown_bound_lists_valid_names():
 
 
 def test_unknown_critic_lists_valid_names():
-    with pytest.raises(ValueError, match="unknown critic 'mlp'; valid: separable, concat"):
+    with pytest.raises(ValueError, match="unknown critic 'mlp'; valid: separable, joint"):
         estimate_mi(*_xy(), critic="mlp", progress=False)
 
 
@@ -182,3 +194,94 @@ def test_bad_settings(kw, match):
 def test_bad_seed_type():
     with pytest.raises(TypeError, match="seed must be an int"):
         estimate_mi(*_xy(), seed=1.5, progress=False)  # type: ignore[arg-type]
+
+
+def test_clear_errors_for_seed_fractions_dtype_device():
+    with pytest.raises(ValueError, match=r"seed must be an int in \[0, 2\*\*63\)"):
+        estimate_mi(*_xy(), seed=2**70, progress=False)
+    with pytest.raises(ValueError, match=r"val_fraction \+ test_fraction must be < 1 .* 0.6 \+ 0.6 = 1.2"):
+        estimate_mi(*_xy(), val_fraction=0.6, test_fraction=0.6, progress=False)
+    with pytest.raises(ValueError, match="dtype must be torch.float32 or torch.float64, got torch.float16"):
+        estimate_mi(*_xy(), dtype=torch.float16, progress=False)
+    with pytest.raises(ValueError, match="device 'tpu' is not usable here"):
+        estimate_mi(*_xy(), device="tpu", progress=False)
+
+
+def test_float16_input_is_accepted():
+    x, y = _xy()
+    a = estimate_mi(x.astype(np.float16), y.astype(np.float16), max_steps=30, progress=False)
+    b = estimate_mi(x.astype(np.float16).astype(np.float64), y.astype(np.float16).astype(np.float64),
+                    max_steps=30, progress=False)
+    assert a.value == b.value
+
+
+# ------------------------------------------------------------------------------------- robustness
+@pytest.fixture(scope="module")
+def gauss2000():
+    x, y = sample_gaussian(2000, mi=0.7, d=1, generator=5, dtype=torch.float64)
+    return x.numpy(), y.numpy()
+
+
+ROBUST = dict(seed=0, max_steps=300, progress=False)
+
+
+@pytest.fixture(scope="module")
+def clean2000(gauss2000):
+    return estimate_mi(*gauss2000, **ROBUST)
+
+
+@pytest.mark.parametrize("row,value", [(44, 1e4), (44, 1e6), (7, 1e4), (7, 1e6), (44, -1e6)])
+def test_one_outlier_moves_estimate_at_most_0_1_nat(gauss2000, clean2000, row, value):
+    """Row 44 lands in the test split and row 7 in the training split for seed 0 (checked below)."""
+    x, y = gauss2000
+    perm = torch.randperm(2000, generator=torch.Generator().manual_seed(0)).numpy()
+    split = "test" if row in perm[:400] else "val" if row in perm[400:800] else "train"
+    assert split == {44: "test", 7: "train"}[row]
+    xo = x.copy()
+    xo[row, 0] = value
+    r = estimate_mi(xo, y, **ROBUST)
+    assert abs(r.value - clean2000.value) <= 0.1, (split, r.value, clean2000.value)
+    assert abs(clean2000.value - 0.7) < 0.1
+
+
+@pytest.mark.parametrize("scale", [1e200, 1e-200, 1e-300])
+def test_units_do_not_matter(gauss2000, clean2000, scale):
+    x, y = gauss2000
+    assert estimate_mi(x * scale, y, **ROBUST).value == pytest.approx(clean2000.value, abs=1e-6)
+
+
+def test_saturation_is_reported(gauss2000):
+    x, _ = gauss2000
+    r = estimate_mi(x, x, **ROBUST)
+    assert r.saturated and r.value <= r.log_k_cap + 1e-9
+    assert any("cap" in w for w in r.warnings) and "WARNING" in str(r)
+    assert not estimate_mi(*gauss2000, **ROBUST).saturated
+
+
+def test_no_signal_is_reported_in_high_dimension():
+    g = np.random.default_rng(0)
+    r = estimate_mi(g.normal(size=(2000, 300)), g.normal(size=(2000, 1)), **ROBUST)
+    assert r.no_signal and r.p_value > 0.05 and any("no dependence detected" in w for w in r.warnings)
+    assert r.value < 0.05
+
+
+def test_signal_gives_small_p_value_and_interval_holds_truth(clean2000):
+    assert clean2000.p_value < 0.01 and not clean2000.no_signal and not clean2000.warnings
+    lo, hi = clean2000.interval
+    assert lo < clean2000.value < hi and lo < 0.7 < hi
+
+
+def test_baseline_bounds_still_evaluate_on_batches(small):
+    r = estimate_mi(*small, bound="nwj", seed=0, max_steps=50, progress=False)
+    assert r.n_test_batches >= 4 and r.p_value is not None and 0 < r.p_value <= 1
+
+
+def test_gaussian_critic_choices(small):
+    runs = {v: estimate_mi(*small, gaussian_critic=v, seed=0, max_steps=50, progress=False) for v in (True, False, "auto")}
+    assert runs[True].config["uses_gaussian_critic"] and not runs[False].config["uses_gaussian_critic"]
+    assert runs[True].config["shrinkage"] is not None and runs[False].config["shrinkage"] is None
+    # "auto" keeps the candidate with the better validation value (both candidates trained from one stream)
+    auto = runs["auto"]
+    assert auto.config["uses_gaussian_critic"] in (True, False) and math.isfinite(auto.value)
+    with pytest.raises(ValueError, match="gaussian_critic must be True, False or 'auto'"):
+        estimate_mi(*small, gaussian_critic="yes", progress=False)

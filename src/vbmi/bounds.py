@@ -131,8 +131,13 @@ def _safe_exp(x: Tensor) -> Tensor:
 
 
 def _value_with_grad(value: Tensor, surrogate: Tensor) -> Tensor:
-    """Forward value of ``value``, gradient of ``surrogate``."""
-    return surrogate + (value - surrogate).detach()
+    """Forward value of ``value``, gradient of ``surrogate``.
+
+    # ``surrogate + (value - surrogate).detach()`` rounds away ``value`` in
+    # float32 when ``surrogate`` is large (MINE returned 0.0 where I_DV was 1.54). ``s - s.detach()`` is
+    # exactly 0 in the forward pass, so the value below is bit-for-bit ``value``.
+    """
+    return value.detach() + (surrogate - surrogate.detach())
 
 
 def logmeanexp_offdiag(scores: Tensor) -> Tensor:
@@ -509,3 +514,47 @@ _register(Bound("nwj_reparam", nwj_reparam, "lower", "Eq. 14", input="log_p", ba
                 description="NWJ with critic 1 + log p(y|x)/q(y); learns only q"))
 _register(Bound("tc_upper", tc_upper, "upper", "Sec. 2.5", input="log_p_dims", extra_kwargs=("lower",),
                 description="total-correlation upper bound for a mean-field encoder"))
+
+
+# --------------------------------------------------------------------------------------------------
+# Plausible range of a bound's value (training engine: divergence)
+# --------------------------------------------------------------------------------------------------
+PLAUSIBLE_MARGIN_FACTOR = 10.0
+"""An estimate more than ``10 * max(10, 2 * true_mi_max)`` nats from the truth's range is an explosion."""
+
+
+def plausible_range(name: str, *, batch_size: int, alpha: float | None = None,
+                    true_mi_max: float | None = None, tol: float = 1e-6) -> tuple[float, float]:
+    """``(lo, hi)``: the values a minibatch estimate of bound ``name`` can take on a task, in nats.
+
+    A trainer counts a member as diverged (and freezes it) at the first value outside this range; a
+    value inside it is an estimate, however poor. The one place the ranges are written down:
+
+    * caps that hold for *any* critic on a batch of ``K = batch_size``: ``nce``/``tnce`` (Eq. 10, 12)
+      ``<= log K``; ``interpolated`` (Eq. 11, leave-one-out mixture) ``<= 1 + log(K / alpha)``
+      (``alpha > 0``); ``interpolated_linear`` ``<= alpha log K + (1 - alpha) hi_NWJ``. ``tol`` absorbs
+      rounding.
+    * with ``true_mi_max`` (the largest true MI of the task): every bound's value must lie within
+      ``m = 10 * max(10, 2 * true_mi_max)`` nats of ``[0, true_mi_max]``: ``lo = -m``,
+      ``hi = true_mi_max + m`` (where no cap above is tighter). An I_JS value of -3.4e7 nats, or an
+      NWJ value of +1e5, is not an estimate; a noisy NWJ batch at -30 nats (variance grows as e^I)
+      still is. Without ``true_mi_max`` only the caps apply.
+
+    Unknown names raise ``ValueError`` listing the valid ones.
+    """
+    BOUNDS[name]  # unknown names raise, listing the valid ones
+    if batch_size < 2:
+        raise ValueError(f"batch_size must be >= 2, got {batch_size}")
+    if true_mi_max is None:
+        lo, hi = -math.inf, math.inf
+    else:
+        margin = PLAUSIBLE_MARGIN_FACTOR * max(10.0, 2.0 * float(true_mi_max))
+        lo, hi = -margin, float(true_mi_max) + margin
+    log_k = math.log(batch_size)
+    if name in ("nce", "tnce"):
+        hi = min(hi, log_k)
+    elif name == "interpolated" and alpha is not None and alpha > 0:
+        hi = min(hi, 1.0 + math.log(batch_size / alpha))
+    elif name == "interpolated_linear" and alpha is not None and alpha >= 1:
+        hi = min(hi, log_k)
+    return lo, hi + tol * max(1.0, abs(hi)) if math.isfinite(hi) else hi

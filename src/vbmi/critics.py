@@ -16,6 +16,7 @@ Weights are initialised like ``nn.Linear`` (``U(-1/sqrt(fan_in), 1/sqrt(fan_in))
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Callable, Sequence
 
 import torch
@@ -28,6 +29,7 @@ __all__ = [
     "BatchedLinear",
     "mlp",
     "SeparableCritic",
+    "JointCritic",
     "ConcatCritic",
     "ConditionalCritic",
     "GaussianConditionalCritic",
@@ -90,12 +92,11 @@ def _linear(in_f: int, out_f: int, ensemble: int | None, generator: torch.Genera
         return nn.Linear(in_f, out_f, bias=bias)  # torch's default init (global RNG)
     # skip_init: no draw from the global RNG before the seeded re-initialisation below.
     lin = torch.nn.utils.skip_init(nn.Linear, in_f, out_f, bias=bias)
-    if True:
-        bound = 1.0 / math.sqrt(in_f)
-        with torch.no_grad():
-            nn.init.uniform_(lin.weight, -bound, bound, generator=generator)
-            if bias:
-                nn.init.uniform_(lin.bias, -bound, bound, generator=generator)
+    bound = 1.0 / math.sqrt(in_f)
+    with torch.no_grad():
+        nn.init.uniform_(lin.weight, -bound, bound, generator=generator)
+        if bias:
+            nn.init.uniform_(lin.bias, -bound, bound, generator=generator)
     return lin
 
 
@@ -148,8 +149,9 @@ class SeparableCritic(_Configured):
         return gx @ hy.transpose(-1, -2)  # [..., K, K]: rows x_i, columns y_j
 
 
-class ConcatCritic(_Configured):
-    """Joint critic ``f(x, y) = MLP([x, y])`` (Belghazi et al. 2018) on all K^2 pairs.
+class JointCritic(_Configured):
+    """Joint critic ``f(x, y) = MLP([x, y])`` (Belghazi et al. 2018) on all K^2 pairs (the reference
+    notebook's "concat" critic).
 
     The first layer is computed as ``W_x x_i + W_y y_j + b`` broadcast over pairs, exactly equal to the
     MLP on the concatenation but without materialising K^2 concatenated rows. Rows of the score matrix
@@ -208,6 +210,9 @@ class ConcatCritic(_Configured):
         by running the MLP on the literal concatenation (the reference the broadcast form must equal)."""
         h = self.first(torch.cat([x, y], dim=-1))
         return self.rest(self.act(h)).squeeze(-1)
+
+
+ConcatCritic = JointCritic  # former name of the class, kept for existing imports
 
 
 class ConditionalCritic(nn.Module):
@@ -281,12 +286,19 @@ class GaussianBaseline(_Configured):
         return (-0.5 * z**2 - log_scale - 0.5 * math.log(2 * math.pi)).sum(-1)  # [..., K]
 
 
-CRITICS: dict[str, type[nn.Module]] = {"separable": SeparableCritic, "concat": ConcatCritic, "joint": ConcatCritic}
+CRITICS: dict[str, type[nn.Module]] = {"separable": SeparableCritic, "joint": JointCritic}
+_DEPRECATED_CRITICS = {"concat": "joint"}  # former name -> name
 BASELINES: dict[str, type[nn.Module]] = {"constant": ConstantBaseline, "mlp": MLPBaseline, "gaussian": GaussianBaseline}
 
 
 def make_critic(name: str, x_dim: int, y_dim: int, **kwargs) -> nn.Module:
-    """Build a critic by name (``separable``, ``concat``/``joint``); unknown names raise ``ValueError``."""
+    """Build a critic by name (``separable`` or ``joint``); unknown names raise ``ValueError``.
+
+    ``concat`` (the former name of ``joint``) still builds a joint critic, with a ``DeprecationWarning``.
+    """
+    if name in _DEPRECATED_CRITICS:
+        warnings.warn(f"critic {name!r} is now called {_DEPRECATED_CRITICS[name]!r}", DeprecationWarning, stacklevel=2)
+        name = _DEPRECATED_CRITICS[name]
     if name not in CRITICS:
         raise ValueError(f"unknown critic {name!r}; valid: {', '.join(CRITICS)}")
     if name == "separable" or "embed_dim" not in kwargs:

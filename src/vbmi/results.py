@@ -36,13 +36,14 @@ import os
 import pathlib
 import re
 import subprocess
-import tempfile
 from collections.abc import Mapping
 from importlib import metadata
 from typing import Any
 
 import numpy as np
 import xarray as xr
+
+from .train.checkpoint import atomic_write
 
 __all__ = [
     "CubeError",
@@ -217,7 +218,10 @@ def write_cube(
     Parents of ``path`` are created. Raises ``ValueError`` naming every dimension or variable that
     breaks the conventions in the module docstring. Returns the path written.
     """
-    cube = as_cube(ds, kind=kind, config=config, scale=scale, device=device)
+    # One encoding policy: drop what variables inherited from a file they were read from. A string
+    # coordinate read back carries encoding dtype '<U{longest}', and concatenated parts keep the first
+    # part's, which would cut every longer label to that width on write ('separable' -> 'separ').
+    cube = as_cube(ds, kind=kind, config=config, scale=scale, device=device).drop_encoding()
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     encoding = {
@@ -225,15 +229,8 @@ def write_cube(
         for name, var in cube.variables.items()
         if var.dtype.kind in "fiub"  # coordinates too: a 20k-step int64 axis is 160 kB raw
     }
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        cube.to_netcdf(tmp, engine=_ENGINE, format="NETCDF4", encoding=encoding)
-        os.replace(tmp, path)
-    except BaseException:
-        pathlib.Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    # Unique temporary name in the target directory, then os.replace; mode from the process umask.
+    return atomic_write(path, lambda tmp: cube.to_netcdf(tmp, engine=_ENGINE, format="NETCDF4", encoding=encoding))
 
 
 def read_cube(path: str | os.PathLike[str], kind: str | None = None) -> xr.Dataset:
@@ -333,3 +330,20 @@ def drop_timings(ds: xr.Dataset) -> xr.Dataset:
         k: v for k, v in ds.attrs.items() if k != "created_at" and not k.startswith(TIMING_PREFIX)
     }
     return out
+
+
+# ---- JSON results (claims page; added with vbmi.claims) ----------------------------------------------
+__all__ += ["write_json"]  # noqa: PLE0605
+
+
+def write_json(obj: Any, path: str | os.PathLike[str]) -> pathlib.Path:
+    """Write ``obj`` as indented, strict JSON (no NaN/Infinity) atomically to ``path``; parents are created.
+
+    Like :func:`write_cube`, the file appears under its name only once complete (temporary file in the
+    same directory, then :func:`os.replace`), so a failed job never leaves half a file behind.
+    """
+    text = json.dumps(obj, indent=1, allow_nan=False)
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return atomic_write(path, lambda tmp: tmp.write_text(text + "\n"))
+# ---- end JSON results ------------------------------------------------------------------------------------

@@ -40,7 +40,7 @@ def exp_clamp(dtype: torch.dtype) -> float:
 
     Used by the single-sample bounds (NWJ, TUBA, JS, I_alpha): their marginal term is
     ``exp(logmeanexp(...))``, which overflows once critic values pass ~88.7 in float32 (measured during
-    training at I = 10 nats, see issue 4). The argument is clamped to ``log(finfo.max) - 8``; an estimate
+    training at I = 10 nats). The argument is clamped to ``log(finfo.max) - 8``; an estimate
     that hits the clamp is ``-exp(80.7)`` in float32, i.e. a diverged run, and carries no gradient
     through the clamped term.
     """

@@ -1,4 +1,4 @@
-"""The pipeline through profiles/slurm on a real single-node SLURM cluster (issue 7).
+"""The pipeline through profiles/slurm on a real single-node SLURM cluster.
 
 tests/cluster/setup_slurm.sh brings up munged, slurmctld and slurmd (Debian's slurm-wlm, one node with
 a fake GPU, no accounting) in a private /tmp directory; teardown_slurm.sh stops exactly those daemons.

@@ -171,3 +171,40 @@ def test_compare_npz_and_the_command(tmp_path, capsys):
         compare.main(["--frames", str(tmp_path), "--npz", str(path)])
     out = compare.main(["--frames", str(tmp_path / "none"), "--json", str(tmp_path / "o.json")])
     assert out == {} and "no reference frames" in capsys.readouterr().out
+
+
+@needs_shared
+@pytest.mark.shared_data
+def test_renderer_unchanged_against_the_reference_frames():
+    """Pins the renderer on the 320 real frames: any change to its geometry moves these exact counts."""
+    res = D.compare_reference(SHARED)
+    pinned = {"square": (64, 8, 62), "ellipse": (64, 16, 56), "heart": (192, 22, 176)}  # frames, px differing, exact
+    got = {k: (v["frames"], round(v["mean_pixels_differing"] * v["frames"]), v["exact_frames"]) for k, v in res.items()}
+    assert got == pinned
+
+
+def test_truncated_npz_and_cache_raise_a_clear_error_naming_the_file(tmp_path):
+    idx = np.random.default_rng(4).choice(D.N_IMAGES, 30, replace=False)
+    for name, path in (
+        ("dSprites npz", _write_npz(tmp_path / "real.npz", idx)),
+        ("dSprites cache", D.write_cache(D.from_renderer(idx), tmp_path / "cache.npz")),
+    ):
+        blob = path.read_bytes()
+        for cut in (len(blob) // 2, len(blob) - 30):
+            bad = tmp_path / f"cut{cut}_{path.name}"
+            bad.write_bytes(blob[:cut])
+            load = (lambda p: D.from_npz(p, check_md5=False)) if name == "dSprites npz" else D.from_cache
+            with pytest.raises(D.DSpritesFileError, match=rf"{bad.name}: cannot read this {name}.*truncated"):
+                load(bad)
+    assert not issubclass(D.DSpritesFileError, zipfile.BadZipFile)
+
+
+def test_duplicate_grid_rows_are_rejected(tmp_path):
+    idx = np.array([5, 17, 5, 900])
+    with pytest.raises(ValueError, match=r"1 duplicate dSprites grid rows \(e\.g\. grid index 5"):
+        D.from_npz(_write_npz(tmp_path / "dup.npz", idx), check_md5=False)
+    np.savez(tmp_path / "dupcache.npz", packed=np.zeros((4, 64, 8), np.uint8), index=idx)
+    with pytest.raises(ValueError, match=r"dupcache\.npz: 1 duplicate dSprites grid rows"):
+        D.from_cache(tmp_path / "dupcache.npz")
+    with pytest.raises(ValueError, match="duplicate dSprites grid rows"):
+        D.from_renderer(idx)

@@ -92,7 +92,7 @@ def test_terms_ramp_and_dual_ascent():
     assert set(t) == {"ijs", "loo_sum", "tc", "tnce", "smooth"}
     assert all(torch.isfinite(v) for v in t.values()) and t["smooth"] >= 0
     assert t["tnce"] <= math.log(8) + 1e-5
-    cfg = O.ObjectiveConfig(tc_ramp_start=10, tc_ramp_steps=4, dual_lr=0.5, lambda_max=3.0)
+    cfg = O.ObjectiveConfig(tc_ramp_start=10, tc_ramp_steps=4, dual_lr=0.5, lambda_max=3.0, dual="additive")
     assert [O.tc_weight(s, cfg) for s in (0, 9, 10, 11, 13, 100)] == [0.0, 0.0, 0.25, 0.5, 1.0, 1.0]
     lam = torch.tensor([1.0, 1.0], dtype=torch.float64)
     viol = {"tc": torch.tensor(cfg.tc_delta + 2.0), "smooth": torch.tensor(cfg.smooth_gamma - 4.0)}
@@ -100,8 +100,38 @@ def test_terms_ramp_and_dual_ascent():
     torch.testing.assert_close(O.dual_update(lam, viol, 0.5, cfg), torch.tensor([2.0, 0.0], dtype=torch.float64))
     big = {"tc": torch.tensor(100.0), "smooth": torch.tensor(100.0)}
     torch.testing.assert_close(O.dual_update(lam, big, 1.0, cfg), torch.tensor([3.0, 3.0], dtype=torch.float64))
+    # multiplicative: one batch moves a multiplier by at most a factor e^dual_lr, however large the violation
+    mcfg = O.ObjectiveConfig(tc_ramp_start=10, tc_ramp_steps=4, dual_lr=0.5, lambda_max=3.0, lambda_min=0.1)
+    huge = {"tc": torch.tensor(3000.0), "smooth": torch.tensor(-3000.0)}
+    e = math.exp(0.5)
+    torch.testing.assert_close(O.dual_update(lam, huge, 0.0, mcfg), torch.tensor([1.0, 1 / e], dtype=torch.float64))
+    torch.testing.assert_close(O.dual_update(lam, huge, 0.5, mcfg), torch.tensor([e, 1 / e], dtype=torch.float64))
+    small = torch.tensor([0.1, 2.9], dtype=torch.float64)
+    torch.testing.assert_close(
+        O.dual_update(small, {"tc": torch.tensor(-9.0), "smooth": torch.tensor(9.0)}, 1.0, mcfg),
+        torch.tensor([0.1, 3.0], dtype=torch.float64),
+    )  # clipped to [lambda_min, lambda_max]
+    fixed = O.ObjectiveConfig(tc_fixed=True, dual_lr=0.5)
+    assert O.dual_update(lam, huge, 1.0, fixed)[0] == 1.0  # a fixed TC penalty never moves
+    with pytest.raises(ValueError, match="unknown dual update 'nope'"):
+        O.dual_update(lam, huge, 1.0, O.ObjectiveConfig(dual="nope"))
     loss = O.lagrangian(t, torch.tensor([2.0, 3.0]), 0.5, cfg)
     expect = -t["ijs"] + 1.0 * (t["tc"] - cfg.tc_delta) + 3.0 * (t["smooth"] - cfg.smooth_gamma)
     torch.testing.assert_close(loss, expect)
     with pytest.raises(ValueError, match="64, 64"):
         O.terms(enc, lq, x[:, 0], g)
+
+
+def test_tc_lower_max_is_the_larger_lower_bound():
+    g = make_generator(1)
+    k, d = 16, 4
+    mu, logvar = torch.randn(k, d, generator=g), torch.full((k, d), -2.0)
+    y = mu + torch.exp(0.5 * logvar) * torch.randn(k, d, generator=g)
+    log_q = torch.full((k,), -30.0)  # a q far too small: the I_JS value's E_q[e^V] term explodes
+    a = O.structured_terms(mu, logvar, y, log_q, tc_lower="ijs")
+    b = O.structured_terms(mu, logvar, y, log_q, tc_lower="max")
+    assert a["ijs"] < -1e3 and a["tc"] > 1e3  # the paper's TC bound reads thousands of nats
+    torch.testing.assert_close(b["tc"], b["loo_sum"] - torch.maximum(b["ijs"], b["tnce"]))
+    assert b["tc"] <= a["tc"] and b["tc"] < 10
+    with pytest.raises(ValueError, match="unknown tc_lower"):
+        O.structured_terms(mu, logvar, y, log_q, tc_lower="min")

@@ -37,7 +37,7 @@ def test_resume_equals_uninterrupted(ds, tmp_path):
     first = T.train(ds, CFG, device="cpu", checkpoint=ckpt, stop_at=3, progress=False)
     assert first.step == 3 and ckpt.is_file()
     st = torch.load(ckpt, weights_only=True)  # loads without unpickling code
-    assert st["step"] == 3
+    assert st["state"]["step"] == 3
     resumed = T.train(ds, CFG, device="cpu", checkpoint=ckpt, progress=False)
     assert resumed.step == full.step == 6
     for a, b in zip(_params(full), _params(resumed)):
@@ -55,19 +55,64 @@ def test_resume_equals_uninterrupted(ds, tmp_path):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
 
 
-def test_seed_changes_the_run_and_config_mismatch_is_refused(ds, tmp_path):
+def test_seed_changes_the_run_and_a_mismatched_checkpoint_restarts_with_a_warning(ds, tmp_path):
     a = T.train(ds, CFG, device="cpu", progress=False)
     b = T.train(ds, T.TrainConfig(**{**CFG.__dict__, "seed": 4}), device="cpu", progress=False)
     assert not torch.equal(_params(a)[0], _params(b)[0])
     ckpt = tmp_path / "c.pt"
     T.train(ds, CFG, device="cpu", checkpoint=ckpt, stop_at=1, progress=False)
     other = T.TrainConfig(**{**CFG.__dict__, "lr": 5e-4})
-    with pytest.raises(ValueError, match="different training config"):
-        T.train(ds, other, device="cpu", checkpoint=ckpt, progress=False)
     fresh = T.train(ds, other, device="cpu", progress=False)
-    restarted = T.train(ds, other, device="cpu", checkpoint=ckpt, progress=False, restart_on_mismatch=True)
+    with pytest.warns(UserWarning, match=r"c\.pt was written for another configuration, data or code"):
+        restarted = T.train(ds, other, device="cpu", checkpoint=ckpt, progress=False)
+    assert restarted.step == other.steps
     for x, y in zip(_params(fresh), _params(restarted)):
         torch.testing.assert_close(x, y, rtol=0, atol=0)
+
+
+def test_changed_data_retrains_from_step_0(ds, tmp_path):
+    """The fault: a finished checkpoint of other data was "resumed" for 0 steps."""
+    ckpt = tmp_path / "c.pt"
+    T.train(ds, CFG, device="cpu", checkpoint=ckpt, progress=False)  # finished run on ds
+    other = D.from_renderer(np.random.default_rng(1).choice(D.N_IMAGES, 64, replace=False))
+    fresh = T.train(other, CFG, device="cpu", progress=False)
+    with pytest.warns(UserWarning, match="was written for another configuration, data or code"):
+        rerun = T.train(other, CFG, device="cpu", checkpoint=ckpt, progress=False)
+    assert rerun.step == CFG.steps
+    for x, y in zip(_params(fresh), _params(rerun)):
+        torch.testing.assert_close(x, y, rtol=0, atol=0)
+    assert torch.load(ckpt, weights_only=True)["fingerprint"] == T.fingerprint(CFG, other.fingerprint())
+
+
+def test_corrupt_checkpoint_restarts_with_a_warning_naming_it(ds, tmp_path):
+    ckpt = tmp_path / "c.pt"
+    T.train(ds, CFG, device="cpu", checkpoint=ckpt, stop_at=2, progress=False)
+    ckpt.write_bytes(ckpt.read_bytes()[:100])  # truncated
+    full = T.train(ds, CFG, device="cpu", progress=False)
+    with pytest.warns(UserWarning, match=r"c\.pt is unreadable"):
+        r = T.train(ds, CFG, device="cpu", checkpoint=ckpt, progress=False)
+    for x, y in zip(_params(full), _params(r)):
+        torch.testing.assert_close(x, y, rtol=0, atol=0)
+
+
+def test_fingerprint_covers_the_data(tmp_path):
+    idx = np.random.default_rng(0).choice(D.N_IMAGES, 40, replace=False)
+    ds = D.from_renderer(idx)
+    cached = D.from_cache(D.write_cache(ds, tmp_path / "a.npz"))
+    assert cached.fingerprint() == D.from_cache(tmp_path / "a.npz").fingerprint()  # deterministic
+    # one more image, another subset, another order: all different
+    bigger = D.from_renderer(np.append(idx, (idx.max() + 1) % D.N_IMAGES))
+    assert D.from_cache(D.write_cache(bigger, tmp_path / "b.npz")).fingerprint() != cached.fingerprint()
+    assert cached.subset(np.arange(39)).fingerprint() != cached.fingerprint()
+    assert cached.subset(np.arange(40)[::-1]).fingerprint() != cached.fingerprint()
+    # same index, one pixel different: different
+    with np.load(tmp_path / "a.npz") as f:
+        packed, index = f["packed"].copy(), f["index"]
+    packed[7, 30, 3] ^= 1
+    np.savez(tmp_path / "c.npz", packed=packed, index=index)
+    assert D.from_cache(tmp_path / "c.npz").fingerprint() != cached.fingerprint()
+    # and it is part of the training fingerprint
+    assert T.fingerprint(CFG, "a") != T.fingerprint(CFG, "b")
 
 
 def test_config_from_dict_round_trip():

@@ -96,3 +96,114 @@ def test_paper_table3_transcription():
     assert PAPER_TABLE3[("gaussian", "nce")][-1] == 6.0 > np.log(64)
     assert PAPER_TABLE3[("gaussian", "nwj_reparam")] == [2.0, 4.0, 6.0, 8.0, 10.0]
     assert PAPER_TABLE3[("cubic", "interpolated")] == pytest.approx([1.7, 3.6, 5.4, 6.9, 8.2])
+
+
+# --------------------------------------------------------------------------------------------------
+# The default scale's focused design (config.yaml) and the per-bound batch sizes behind it
+# --------------------------------------------------------------------------------------------------
+def _scale(name: str | None) -> dict:
+    """config.yaml with a scale file layered on top (nested mappings merged, as Snakemake does)."""
+    import pathlib
+
+    import yaml
+
+    root = pathlib.Path(__file__).resolve().parents[2]
+
+    def merge(a: dict, b: dict) -> dict:
+        for k, v in b.items():
+            a[k] = merge(a[k], v) if isinstance(v, dict) and isinstance(a.get(k), dict) else v
+        return a
+
+    cfg = yaml.safe_load((root / "config.yaml").read_text())
+    return merge(cfg, yaml.safe_load((root / "workflow" / "scales" / f"{name}.yaml").read_text())) if name else cfg
+
+
+def test_default_sweep_trains_the_configurations_that_decide_table3():
+    from vbmi.experiments.plan import sweep_specs as plan_specs
+
+    specs = plan_specs(_scale(None)["sweep"], 0)
+    batches: dict[tuple, set] = {}
+    for s in specs:
+        batches.setdefault((s.label, s.dataset, s.critic), set()).add(s.batch_size)
+    learned = [s for s in specs if s.critic != "known"]
+    # the notebook's critic everywhere: separable 2 x 256 ReLU, embedding 32, Adam 5e-4 (NWJ also 1e-4)
+    assert {(s.critic, s.layers, s.hidden, s.activation, s.embed_dim) for s in learned} == {
+        ("separable", 2, 256, "relu", 32)}
+    assert {s.lr for s in learned if s.bound != "nwj"} == {5e-4}
+    for ds in ("gaussian", "cubic"):
+        assert batches[("nce", ds, "separable")] == {64, 512}  # log 512 = 6.2: NCE's 10-nat cell
+        assert batches[("interpolated_0.01", ds, "separable")] == {64, 512}  # the Gaussian high-MI winner
+        assert batches[("interpolated_0.5", ds, "separable")] == {64, 512}
+        assert batches[("js", ds, "separable")] == {64, 256}
+        assert batches[("nwj", ds, "separable")] == {64, 256}
+        assert {s.lr for s in specs if s.bound == "nwj" and s.dataset == ds} == {5e-4, 1e-4}
+    # Fig. 7: the other interpolations on I_alpha(0.5)'s points, Gaussian only
+    for label in ("interpolated_linear_0.5", "interpolated_product_0.5"):
+        assert batches[(label, "gaussian", "separable")] == {64, 512}
+        assert (label, "cubic", "separable") not in batches
+    assert batches[("tnce", "gaussian", "known")] == {64, 128}  # the paper's TNCE row matches K = 128
+    assert batches[("nwj_reparam", "gaussian", "known")] == {64}
+    assert len(specs) == 31 and len(set(specs)) == 31
+
+
+def test_grid_by_bound_null_or_absent_keeps_the_grid():
+    from vbmi.experiments.plan import sweep_specs as plan_specs
+
+    nulls = {b: None for b in ("nce", "interpolated", "js", "nwj", "interpolated_linear", "interpolated_product",
+                               "tnce", "nwj_reparam")}
+    assert plan_specs(dict(SWEEP, grid_by_bound=nulls), 0) == plan_specs(SWEEP, 0)
+    cfg = dict(SWEEP, n_configs=5, grid_by_bound=nulls)
+    assert plan_specs(cfg, 3) == plan_specs(dict(SWEEP, n_configs=5), 3)  # the paper's random search unchanged
+
+
+def test_grid_by_bound_replaces_grid_keys_and_drops_large_joint():
+    from vbmi.experiments.plan import sweep_specs as plan_specs
+
+    cfg = dict(SWEEP, grid_by_bound={"nce": {"batch_size": [8, 16]}, "tnce": {"batch_size": [32]},
+                                     "nwj_reparam": {"lr": [0.5]}, "interpolated_linear": {"lr": [0.25]}})
+    specs = plan_specs(cfg, 0)
+    nce = [s for s in specs if s.bound == "nce" and s.dataset == "gaussian"]
+    assert {s.batch_size for s in nce if s.critic == "separable"} == {8, 16}
+    assert {s.batch_size for s in nce if s.critic == "joint"} == {8}  # joint_max_batch_size = 8
+    assert len(nce) == len(set(nce)) == 2 * 2 * 2 + 2 * 2  # separable: lr x layers x K; joint: lr x layers
+    assert {s.batch_size for s in specs if s.bound == "tnce"} == {32}
+    assert {(s.lr, s.batch_size) for s in specs if s.bound == "nwj_reparam"} == {(0.5, 8), (0.5, 64)}
+    lin = [s for s in specs if s.bound == "interpolated_linear"]
+    assert {s.lr for s in lin} == {0.25} and len(lin) == 2 * 2 + 2  # lr collapses to one value
+    with pytest.raises(ValueError, match="unknown grid keys"):
+        plan_specs(dict(SWEEP, grid_by_bound={"nce": {"width": [3]}}), 0)
+    # bounds not named keep the grid's batch sizes
+    base = [s for s in plan_specs(SWEEP, 0) if s.bound == "interpolated"]
+    assert [s for s in specs if s.bound == "interpolated"] == base
+
+
+def test_fig2_joint_critics_get_their_own_schedule():
+    from vbmi.experiments.plan import fig2_part_config, fig2_parts, fig2_steps_per_level
+
+    cfg = _scale(None)["training"]
+    assert cfg["steps_per_level"] == 4000  # separable critics: the notebook's full schedule
+    assert fig2_part_config(cfg, "separable_cubic")["steps_per_level"] == 4000
+    assert fig2_part_config(cfg, "joint_gaussian")["steps_per_level"] == cfg["joint_steps_per_level"] < 4000
+    assert fig2_steps_per_level(dict(cfg, joint_steps_per_level=None), "joint") == 4000
+    assert set(fig2_parts(cfg, 0)) == {f"{c}_{d}" for c in ("separable", "joint") for d in ("gaussian", "cubic")}
+    with pytest.raises(ValueError, match="part"):
+        fig2_part_config(cfg, "concat_cubic")
+    paper = _scale("paper")
+    assert fig2_part_config(paper["training"], "joint_cubic")["steps_per_level"] == 4000
+
+
+def test_tiny_scale_stays_tiny_and_paper_search_is_unchanged():
+    from vbmi.experiments.plan import fig2_part_config, fig2_specs, run_cost_ms, sweep_specs as plan_specs
+
+    tiny = _scale("tiny")
+    fig2 = sum(run_cost_ms(s) * 5 * fig2_part_config(tiny["training"], f"{s.critic}_{s.dataset}")["steps_per_level"]
+               for s in fig2_specs(tiny["training"], 0))
+    sweep = plan_specs(tiny["sweep"], 0)
+    cost_s = (fig2 + sum(run_cost_ms(s) for s in sweep) * 5 * tiny["sweep"]["steps_per_level"]) / 1000
+    assert cost_s < 10  # estimated CPU seconds for all of tiny's training
+    assert max(s.batch_size for s in sweep) == 16 and {s.batch_size for s in sweep if s.bound == "nce"} == {8, 16}
+    assert {s.lr for s in sweep if s.bound == "nwj"} == {0.001, 0.0005}
+    paper = _scale("paper")["sweep"]
+    assert all(v is None for v in paper["grid_by_bound"].values())
+    specs = plan_specs(paper, 0)
+    assert len(specs) == 32 * 14 + 4 + 12  # 32 random points x 14 bound/task rows + TNCE 4 K + Eq. 14 3 lr x 4 K

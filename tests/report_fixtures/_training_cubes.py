@@ -1,4 +1,4 @@
-"""Small but real training/sweep cubes for the report notebooks of issue 4 (fig2_training, table3_sweep,
+"""Small but real training/sweep cubes for the report notebooks (fig2_training, table3_sweep,
 fig6_fig7): the same code path as the workflow scripts (train_ensemble -> result_to_dataset -> write_cube),
 with tiny critics and a few steps per level, so every bound, critic, dataset and report cell is exercised."""
 

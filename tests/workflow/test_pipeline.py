@@ -35,6 +35,7 @@ STAGE_RULE_FILE = {
     "montecarlo": "montecarlo",
     "gradients": "montecarlo",
     "dsprites": "dsprites",
+    "estimators": "estimators",
 }
 SNAKE_CASE = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
 
@@ -206,6 +207,42 @@ def test_every_bad_key_is_named_at_once(tmp_path: pathlib.Path) -> None:
     _fails_before_any_job(tmp_path, merged, list(MORE_BAD_CONFIGS))
 
 
+# Gaps JSON Schema alone leaves open (NaN passes minimum/maximum, a path is only a string): each is named.
+CONFIG_GAPS = {
+    "montecarlo.alphas[1]": {"montecarlo": {"alphas": [0.5, float("nan")]}},
+    "training.lr": {"training": {"lr": float("inf")}},
+    "training.bounds[0]": {"training": {"bounds": [{"bound": "interpolated"}, {"bound": "nce", "alpha": 0.5}]}},
+    "training.bounds[1].alpha": {},  # same override as the line above
+    "dsprites.npz": {"activate": {"dsprites": True}, "dsprites": {"npz": "no/such/dsprites.npz"}},
+}
+CONFIG_GAP_WORDS = {
+    "montecarlo.alphas[1]": "not a finite number",
+    "training.lr": "not a finite number",
+    "training.bounds[0]": "bound 'interpolated' needs an alpha",
+    "training.bounds[1].alpha": "bound 'nce' takes no alpha",
+    "dsprites.npz": "no such file",
+}
+
+
+def test_config_gaps_are_named_before_any_job(tmp_path: pathlib.Path) -> None:
+    merged: dict[str, Any] = {}
+    for override in CONFIG_GAPS.values():
+        for section, value in override.items():
+            merged.setdefault(section, {}).update(value)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(merged))
+    workdir = tmp_path / "run"
+    proc = run_snakemake(workdir, "--cores", "1", configfiles=(DEFAULT_CONFIG, TINY_CONFIG, bad), timeout=600)
+    assert proc.returncode != 0
+    assert "invalid configuration" in proc.stdout, proc.stdout
+    lines = [line for line in proc.stdout.splitlines() if line.strip().startswith("- config key")]
+    for key, words in CONFIG_GAP_WORDS.items():
+        assert any(f"config key '{key}'" in line and words in line for line in lines), (key, lines)
+    assert len(lines) == len(CONFIG_GAP_WORDS), lines  # one message each, no duplicates
+    assert "Traceback" not in proc.stdout.split("invalid configuration")[1]
+    assert not (workdir / "results").exists(), "a job ran despite the bad config"
+
+
 def test_failed_job_leaves_no_cube_and_logs_why(tmp_path: pathlib.Path) -> None:
     import torch
 
@@ -238,7 +275,8 @@ def test_tiny_pipeline_writes_every_cube(tiny_pipeline: PipelineRun) -> None:
     for path in listed:
         assert (tiny_pipeline.workdir / path).is_file(), f"manifest cube {path} missing"
     assert tiny_pipeline.results / "cubes" / "run_info.nc" in tiny_pipeline.cubes
-    assert {tiny_pipeline.workdir / p for p in listed} <= set(tiny_pipeline.cubes)
+    # (the claims section also lists claims.json, which is not a cube)
+    assert {tiny_pipeline.workdir / p for p in listed if p.suffix == ".nc"} <= set(tiny_pipeline.cubes)
     for path in tiny_pipeline.cubes:
         cube = read_cube(path)
         for attr in PROVENANCE_ATTRS:
@@ -265,8 +303,16 @@ def test_tiny_index_links_every_active_section(tiny_pipeline: PipelineRun) -> No
     parser.feed((report / "index.html").read_text())
     sections = tiny_pipeline.manifest["sections"]
     assert tiny_pipeline.manifest["scale"] == "tiny"
-    assert sections[0]["name"] == "about"
+    names = [s["name"] for s in sections]
+    # the claims page first when registered, then about; the engineering appendix (performance) last
+    assert names[: 2 if "claims" in names else 1] == (["claims", "about"] if "claims" in names else ["about"])
+    groups = [s["group"] for s in sections]
+    assert groups == sorted(groups, key=lambda g: g == "appendix"), groups
+    assert [s["name"] for s in sections if s["group"] == "appendix"] == ["performance"]
     assert parser.hrefs == [s["html"] for s in sections]
+    index = (report / "index.html").read_text()
+    assert index.index("Engineering appendix") > index.index(f'href="{names[-2]}.html"')
+    assert index.index("Engineering appendix") < index.index('href="performance.html"')
     for s in sections:
         page = (report / s["html"]).read_text()
         assert "index.html" in page  # the back link
@@ -280,6 +326,27 @@ def test_tiny_index_links_every_active_section(tiny_pipeline: PipelineRun) -> No
     assert by_stage - {None} <= active
     about = (report / "about.html").read_text()
     assert "tiny" in about and "provenance" in about
+
+
+@pytest.mark.slow
+def test_tiny_claims_page(tiny_pipeline: PipelineRun) -> None:
+    """claims.json holds every claim with a computed verdict, claims.html shows each one linked to its
+    figure's page, and every stage page with claims opens with its own verdicts."""
+    from vbmi.claims import CLAIMS, VERDICTS
+
+    report = tiny_pipeline.results / "report"
+    entries = json.loads((report / "claims.json").read_text())
+    assert [e["id"] for e in entries] and {e["id"] for e in entries} == set(CLAIMS)
+    for e in entries:
+        assert {"id", "source", "claim", "verdict", "evidence", "reason", "figure"} <= set(e), e
+        assert e["verdict"] in VERDICTS and e["reason"], e
+    page = (report / "claims.html").read_text()
+    rendered = {s["html"] for s in tiny_pipeline.manifest["sections"]}
+    for e in entries:
+        assert f'id="{e["id"]}"' in page
+        if e["reason"] != "stage not run":
+            assert e["figure"] in rendered, f"{e['id']} links to {e['figure']}, which was not rendered"
+            assert e["id"] in (report / e["figure"]).read_text(), f"{e['figure']} does not show {e['id']}"
 
 
 @pytest.mark.slow

@@ -56,7 +56,8 @@ def test_every_key_has_type_description_default() -> None:
 
 def test_every_default_is_valid_for_its_key() -> None:
     for path, sub in _properties(SCHEMA):
-        jsonschema.validate(sub["default"], {k: v for k, v in sub.items() if k != "default"})
+        # $defs travel along so that a key's `$ref: "#/$defs/..."` resolves in its own subschema
+        jsonschema.validate(sub["default"], {**{k: v for k, v in sub.items() if k != "default"}, "$defs": SCHEMA.get("$defs", {})})
 
 
 def test_every_object_forbids_unknown_keys() -> None:
@@ -110,3 +111,50 @@ def test_every_config_key_is_commented() -> None:
             if not above.startswith("#"):
                 uncommented.append(line.strip())
     assert not uncommented, uncommented
+
+
+# ---- trained bound entries: alpha exactly for the interpolated bounds ------------------------------
+
+BOUND_ENTRY = {**SCHEMA["$defs"]["bound_entry"], "$defs": SCHEMA["$defs"]}
+
+
+def _entry_errors(entry: dict[str, Any]) -> list[str]:
+    return [e.schema.get("x-vbmi-message", e.message) for e in jsonschema.Draft202012Validator(BOUND_ENTRY).iter_errors(entry)]
+
+
+@pytest.mark.parametrize(
+    ("entry", "problem"),
+    [
+        ({"bound": "interpolated", "alpha": 0.01}, None),
+        ({"bound": "interpolated_linear", "alpha": 0.5}, None),
+        ({"bound": "nce"}, None),
+        ({"bound": "interpolated"}, "needs an alpha"),
+        ({"bound": "interpolated_product"}, "needs an alpha"),
+        ({"bound": "nce", "alpha": 0.5}, "takes no alpha"),
+        ({"bound": "js", "alpha": 0.0}, "takes no alpha"),
+    ],
+)
+def test_bound_entries_take_alpha_exactly_when_interpolated(entry: dict[str, Any], problem: str | None) -> None:
+    errors = _entry_errors(entry)
+    if problem is None:
+        assert errors == []
+    else:
+        assert len(errors) == 1 and problem in errors[0], errors
+
+
+def test_every_bound_list_uses_the_one_entry_schema() -> None:
+    lists = [p for p, sub in _properties(SCHEMA) if p[-1].endswith("bounds") and sub.get("items", {}).get("type") == "object"]
+    assert not lists, f"{lists}: use items: {{$ref: '#/$defs/bound_entry'}}"
+    refs = [p for p, sub in _properties(SCHEMA) if sub.get("items") == {"$ref": "#/$defs/bound_entry"}]
+    assert {".".join(p) for p in refs} >= {"training.bounds", "sweep.bounds", "sweep.interpolation_bounds"}
+
+
+def test_alpha_rule_agrees_with_run_planning() -> None:
+    """The schema's interpolated bounds are exactly the trainable bounds that take alpha (torch-free)."""
+    from vbmi.experiments.plan import TRAINABLE_BOUNDS
+
+    entry = SCHEMA["$defs"]["bound_entry"]
+    needs_alpha = set(entry["if"]["properties"]["bound"]["enum"])
+    listed = set(entry["properties"]["bound"]["enum"])
+    assert listed <= set(TRAINABLE_BOUNDS)
+    assert needs_alpha == {b for b in listed if TRAINABLE_BOUNDS[b].takes_alpha}

@@ -23,6 +23,7 @@ rule performance_cube:
     conda:
         "../../envs/report.yaml"
     params:
+        config=rule_config(),
         benchmarks_dir=f"{RESULTS}/benchmarks",
     script:
         "../scripts/performance_cube.py"

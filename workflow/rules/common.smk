@@ -11,21 +11,23 @@
 #       benchmark:
 #           bench_path("mc_optimal_critic"),       # {results_dir}/benchmarks/...tsv
 #       params:
-#           stage=stage_config("montecarlo"),      # so a config change reruns the job
+#           config=rule_config("montecarlo", "seed"),  # what the job reads: a change reruns it
 #       threads: threads_per_job()
 #       resources:
 #           gpu=gpu_resources(),
 #       conda:
 #           "../../envs/torch.yaml"
 #       script:
-#           "../scripts/montecarlo.py"             # config = setup(snakemake); ...; save_cube(...)
+#           "../scripts/montecarlo.py"             # cfg = setup(snakemake) (= params.config); save_cube
 #
 #   if is_active("montecarlo"):                    # the rules may sit inside this guard too
 #       register_section("montecarlo", "reports/montecarlo.py",
 #                        {"mc_cube": rules.mc_optimal_critic.output.cube}, "Fig. 3: ...")
 
 import json
+import math
 import re
+import sys
 from pathlib import Path
 
 import jsonschema
@@ -36,9 +38,11 @@ import yaml
 REPO = Path(workflow.basedir)
 SCHEMA_PATH = REPO / "workflow" / "schemas" / "config.schema.yaml"
 
-# Sections of the HTML report that are not experiment stages (no activate switch): the run's
-# provenance (report.smk) and the benchmarks/per-rule times (bench.smk).
-BUILTIN_SECTIONS = ("about", "performance")
+# Sections of the HTML report that are not experiment stages (no activate switch): the verdicts on
+# the paper's claims (claims.smk), the run's provenance (report.smk) and the benchmarks/per-rule times
+# (bench.smk). The index lists claims first and the appendix sections last (APPENDIX_SECTIONS).
+BUILTIN_SECTIONS = ("claims", "about", "performance")
+APPENDIX_SECTIONS = ("performance",)
 
 
 class ConfigError(ValueError):
@@ -55,9 +59,25 @@ def _dotted(path):
     return out or "<top level>"
 
 
-def _format_error(error):
+def _lookup(cfg, path):
+    for key in path:
+        cfg = cfg[key]
+    return cfg
+
+
+def _format_error(error, cfg=None):
     """One line per problem, always naming the full config key."""
     where = list(error.absolute_path)
+    # Schema nodes may carry their own message (x-vbmi-message); {bound} is the bound entry's name.
+    message = (
+        error.schema.get("x-vbmi-message") if isinstance(error.schema, dict) else None
+    )
+    if message:
+        entry = error.instance
+        if not isinstance(entry, dict) and cfg is not None and where:
+            entry = _lookup(cfg, where[:-1])
+        bound = entry.get("bound") if isinstance(entry, dict) else None
+        return f"config key '{_dotted(where)}': {message.format(bound=bound)}"
     if error.validator == "additionalProperties":
         allowed = set(error.schema.get("properties", {}))
         unknown = sorted(set(error.instance) - allowed)
@@ -86,18 +106,56 @@ def _validator_with_defaults(schema):
     return jsonschema.validators.extend(base, {"properties": set_defaults})(schema)
 
 
+def _non_finite(cfg, path=()):
+    """Paths of every NaN or infinite number in `cfg` (JSON Schema's minimum/maximum let NaN through)."""
+    if isinstance(cfg, float) and not math.isfinite(cfg):
+        yield path
+    elif isinstance(cfg, dict):
+        for key, value in cfg.items():
+            yield from _non_finite(value, (*path, key))
+    elif isinstance(cfg, (list, tuple)):
+        for i, value in enumerate(cfg):
+            yield from _non_finite(value, (*path, i))
+
+
+def _missing_files(cfg):
+    """Problems with input files the config names, checked now rather than in a job that fails later."""
+    dsprites = cfg.get("dsprites")
+    if not (cfg.get("activate", {}).get("dsprites") and isinstance(dsprites, dict)):
+        return []
+    npz = dsprites.get("npz")
+    if isinstance(npz, str) and not Path(npz).is_file():
+        return [
+            f"config key 'dsprites.npz' = {npz!r}: no such file (relative paths start in "
+            f"{Path.cwd()}); give the path of the dSprites npz, or null to render the images"
+        ]
+    return []
+
+
 def validate_config(cfg, schema_path=SCHEMA_PATH):
     """Check `cfg` against the schema, fill defaults in place, and raise ConfigError naming every bad key.
 
+    Beyond the schema: every number must be finite, and files the config names must exist.
     Runs while the Snakefile is parsed, so a bad config stops the run before any job starts.
     """
     schema = yaml.safe_load(Path(schema_path).read_text())
+    non_finite = list(_non_finite(cfg))
+    problems = [
+        f"config key '{_dotted(p)}' = {_lookup(cfg, p)!r} is not a finite number"
+        for p in non_finite
+    ]
     errors = sorted(
-        _validator_with_defaults(schema).iter_errors(cfg),
+        (
+            e
+            for e in _validator_with_defaults(schema).iter_errors(cfg)
+            if tuple(e.absolute_path) not in non_finite
+        ),
         key=lambda e: [str(p) for p in e.absolute_path],
     )
-    if errors:
-        lines = "\n  - ".join(_format_error(e) for e in errors)
+    problems += [_format_error(e, cfg) for e in errors]
+    problems += _missing_files(cfg)
+    if problems:
+        lines = "\n  - ".join(problems)
         raise ConfigError(
             f"invalid configuration (schema: workflow/schemas/config.schema.yaml):\n  - {lines}"
         )
@@ -106,6 +164,40 @@ def validate_config(cfg, schema_path=SCHEMA_PATH):
 validate_config(config)
 
 RESULTS = config["results_dir"]
+
+
+class CubeFileError(RuntimeError):
+    """A cube under {results_dir}/cubes exists but cannot be read; the message names it and the fix."""
+
+
+def check_existing_cubes(results_dir=RESULTS):
+    """Stop before any job if a cube on disk is unreadable (truncated by a full disk, a copy, a crash).
+
+    Snakemake would take such a file as up to date, so every job reading it would fail on each rerun;
+    deleting it makes Snakemake regenerate it. Opening a netCDF file reads its header and checks its
+    length against the size HDF5 recorded, which is what a truncated file fails.
+    """
+    cubes = sorted(Path(results_dir).glob("cubes/**/*.nc"))
+    if not cubes:
+        return
+    import netCDF4  # only when there are cubes; light (no torch)
+
+    bad = []
+    for path in cubes:
+        try:
+            netCDF4.Dataset(path, "r").close()
+        except OSError as err:
+            bad.append((path, err))
+    if bad:
+        listed = "\n".join(f"  - {path}: {err}" for path, err in bad)
+        files = " ".join(str(path) for path, _ in bad)
+        raise CubeFileError(
+            f"unreadable result cube(s) (truncated or corrupt):\n{listed}\n"
+            f"Delete them and rerun; Snakemake regenerates what is missing:\n  rm {files}"
+        )
+
+
+check_existing_cubes()
 
 
 def cube_path(name):
@@ -126,6 +218,32 @@ def bench_path(name):
 def report_path(name):
     """A file of the HTML report: {results_dir}/report/<name>."""
     return f"{RESULTS}/report/{name}"
+
+
+def rule_config(*keys, omit=()):
+    """The part of the config a job depends on, for `params: config=rule_config(...)`.
+
+    Every rule gets its config this way and its script reads only `snakemake.params` (setup() in
+    workflow/scripts/_script.py returns `params.config`), so Snakemake reruns a job exactly when
+    a key it reads changes. `keys` are top-level keys or dotted paths ("report.kernel"), `omit`
+    dotted paths to leave out of them; `scale` and `device` are always included (every cube records
+    them). The result keeps the config's nesting and is a copy, so a script cannot change `config`.
+    """
+    out = {}
+    for key in ("scale", "device", *keys):
+        *parents, leaf = key.split(".")
+        node, target = config, out
+        for part in parents:
+            node = node[part]
+            target = target.setdefault(part, {})
+        target[leaf] = json.loads(json.dumps(node[leaf]))
+    for key in omit:
+        *parents, leaf = key.split(".")
+        target = out
+        for part in parents:
+            target = target[part]
+        del target[leaf]
+    return out
 
 
 def stage_config(stage):
@@ -212,9 +330,25 @@ def register_section(name, notebook, cubes, title):
         "name": name,
         "title": str(title),
         "stage": stage,
+        "group": "appendix" if name in APPENDIX_SECTIONS else "main",
         "notebook": str(path),
         "cubes": params,
     }
+
+
+def index_sections():
+    """Registered sections in the order the index lists them: claims, about, the stages in the order
+    their files registered them, then the engineering appendix (APPENDIX_SECTIONS)."""
+    front = ("claims", "about")
+
+    def rank(section):
+        name = section["name"]
+        if name in front:
+            return front.index(name)
+        return len(front) + (section["group"] == "appendix")
+
+    # sorted() is stable: sections of one rank keep their registration order
+    return sorted(SECTIONS.values(), key=rank)
 
 
 def section_inputs(wildcards):
@@ -233,13 +367,43 @@ def section_parameter_names(wildcards):
     return sorted(SECTIONS[wildcards.section]["cubes"])
 
 
+def prune_report_index(results_dir=RESULTS):
+    """After a failed run: remove the index (and manifest) if a page it links to no longer exists.
+
+    Snakemake deletes the outputs of a job that fails, so a section page that failed to re-render is
+    gone while the index of an earlier run still links to it. The index is rebuilt by the next run.
+    """
+    pages_dir = Path(results_dir) / "report"
+    index, manifest = pages_dir / "index.html", pages_dir / "manifest.json"
+    if not index.is_file():
+        return
+    try:
+        pages = [s["html"] for s in json.loads(manifest.read_text())["sections"]]
+    except (OSError, ValueError, KeyError, TypeError):
+        pages = None  # no readable manifest: the index cannot be trusted either
+    missing = (
+        ["manifest.json"]
+        if pages is None
+        else [p for p in pages if not (pages_dir / p).is_file()]
+    )
+    if missing:
+        index.unlink()
+        manifest.unlink(missing_ok=True)
+        print(
+            f"Removed {index}: it linked to {', '.join(missing)}, which this failed run left "
+            "missing; fix the error above and rerun to rebuild the report.",
+            file=sys.stderr,
+        )
+
+
 def all_section_cubes():
-    """Every cube path of every registered section, in registration order, without duplicates."""
+    """Every cube (*.nc) of every registered section, in registration order, without duplicates
+    (a section may also take other files, e.g. the claims page its claims.json)."""
     paths = []
     for section in SECTIONS.values():
         for value in section["cubes"].values():
             for path in value if isinstance(value, list) else [value]:
-                if path not in paths:
+                if path.endswith(".nc") and path not in paths:
                     paths.append(path)
     return paths
 

@@ -1,4 +1,4 @@
-# Decoder-free representation learning on dSprites (Sec. 3.1, Fig. 5; issue 6).
+# Decoder-free representation learning on dSprites (Sec. 3.1, Fig. 5).
 # data (render or read the npz, cache bit-packed) -> train (one job per seed, checkpointed, GPU when
 # present) -> evaluate (one `dsprites` cube: training curves, factor-MI scores vs a random encoder,
 # Fig. 5 tuning data) -> report section reports/dsprites.py.
@@ -18,6 +18,10 @@ DSPRITES_OBJECTIVE_KEYS = (
     "lambda_max",
     "tc_ramp_start",
     "tc_ramp_steps",
+    "dual",
+    "lambda_min",
+    "tc_lower",
+    "tc_fixed",
 )
 DSPRITES_TRAIN = {
     "steps": DSPRITES["steps"],
@@ -43,9 +47,7 @@ if is_active("dsprites"):
             "../../envs/torch.yaml"
         threads: threads_per_job()
         params:
-            npz=lookup(dpath="dsprites/npz", within=config),
-            n_images=lookup(dpath="dsprites/n_images", within=config),
-            seed=lookup(dpath="seed", within=config),
+            config=rule_config("dsprites.npz", "dsprites.n_images", "seed"),
         script:
             "../scripts/dsprites_data.py"
 
@@ -66,6 +68,7 @@ if is_active("dsprites"):
         resources:
             gpu=gpu_resources(),
         params:
+            config=rule_config(),
             seed=lambda wildcards: int(wildcards.seed),
             # Not an output: Snakemake would delete it when a job fails, and it is what a rerun resumes from.
             checkpoint=f"{DSPRITES_DIR}/seed{{seed}}/checkpoint.pt",
@@ -93,10 +96,8 @@ if is_active("dsprites"):
         resources:
             gpu=gpu_resources(),
         params:
+            config=rule_config("dsprites", "seed"),
             seeds=DSPRITES_SEEDS,
-            n_eval=lookup(dpath="dsprites/n_eval", within=config),
-            bins=lookup(dpath="dsprites/bins", within=config),
-            eval_seed=lookup(dpath="seed", within=config),
         script:
             "../scripts/dsprites_evaluate.py"
 

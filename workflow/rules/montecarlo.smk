@@ -1,4 +1,4 @@
-# Optimal-critic experiments (issue 5): no training, exact critics on the d = 20 Gaussian, so the only
+# Optimal-critic experiments: no training, exact critics on the d = 20 Gaussian, so the only
 # error is each bound's own bias and variance.
 #   Fig. 3: bias / variance / MSE of every bound's value -> cubes/montecarlo.nc
 #   Fig. 4: MSE of every bound's encoder gradient, best alpha map -> cubes/gradients.nc
@@ -24,8 +24,7 @@ if is_active("montecarlo"):
         resources:
             gpu=gpu_resources(),
         params:
-            stage=stage_config("montecarlo"),  # so a config change reruns the job
-            seed=lookup(dpath="seed", within=config),
+            config=rule_config("montecarlo", "seed"),
         script:
             "../scripts/montecarlo.py"
 
@@ -56,8 +55,7 @@ if is_active("gradients"):
         resources:
             gpu=gpu_resources(),
         params:
-            stage=stage_config("gradients"),
-            seed=lookup(dpath="seed", within=config),
+            config=rule_config("gradients", "seed"),
         script:
             "../scripts/gradients.py"
 

@@ -11,9 +11,8 @@ rule run_info:
         "../../envs/torch.yaml"
     threads: threads_per_job()
     params:
-        scale=lookup(dpath="scale", within=config),
-        device=lookup(dpath="device", within=config),
-        activate=lookup(dpath="activate", within=config),
+        # All of it: the about page shows the resolved config this run was made with.
+        config=rule_config(*config),
     script:
         "../scripts/run_info.py"
 
@@ -45,10 +44,9 @@ rule render_section:
         "../../envs/report.yaml"
     threads: threads_per_job()
     params:
+        config=rule_config("report.kernel", "report.cell_timeout_s"),
         parameters=section_parameter_names,
         title=section_title,
-        kernel=lookup(dpath="report/kernel", within=config),
-        cell_timeout_s=lookup(dpath="report/cell_timeout_s", within=config),
     script:
         "../scripts/render_notebook.py"
 
@@ -69,7 +67,7 @@ rule render_index:
     conda:
         "../../envs/report.yaml"
     params:
-        sections=list(SECTIONS.values()),
-        title=lookup(dpath="report/title", within=config),
+        config=rule_config("report.title"),
+        sections=index_sections(),
     script:
         "../scripts/render_index.py"

@@ -1,15 +1,14 @@
-# Critic training (issue 4): Fig. 2 (estimate vs step for every bound) and the Appendix C.1 sweep
+# Critic training: Fig. 2 (estimate vs step for every bound) and the Appendix C.1 sweep
 # (Table 3, Figs. 6-7). Every job trains an ensemble of runs as batched models
 # (vbmi.experiments.training.train_ensemble), checkpoints under {results_dir}/checkpoints so a killed job
 # rerun with --rerun-incomplete resumes where it stopped, and writes one cube.
 #   Fig. 2: one job per (critic, dataset)  -> cubes/training/fig2_<critic>_<dataset>.nc
 #   sweep:  sweep.max_members_per_job / sweep.max_cost_per_job cut the runs into jobs
 #           -> cubes/sweep/part<i>.nc -> merged cubes/sweep.nc
-import sys
-
+# Run planning is torch-free (numpy only), so building the DAG (`snakemake -n`) never imports torch.
 if str(REPO / "src") not in sys.path:
     sys.path.insert(0, str(REPO / "src"))
-from vbmi.experiments.sweep import fig2_parts, sweep_parts
+from vbmi.experiments.plan import fig2_parts, sweep_parts
 
 TRAINING = stage_config("training")
 SWEEP = stage_config("sweep")
@@ -39,6 +38,7 @@ if is_active("training"):
         resources:
             gpu=gpu_resources(),
         params:
+            config=rule_config("training", "seed"),
             # Not an output: Snakemake would delete it when a job fails, and a rerun resumes from it.
             checkpoint=f"{RESULTS}/checkpoints/training/fig2_{{part}}.pt",
         script:
@@ -69,6 +69,8 @@ if is_active("sweep"):
         resources:
             gpu=gpu_resources(),
         params:
+            # figure_levels only chooses what the figures show (sweep_merge): no retraining for it.
+            config=rule_config("sweep", "seed", omit=["sweep.figure_levels"]),
             checkpoint=f"{RESULTS}/checkpoints/sweep/part{{part}}.pt",
         script:
             "../scripts/train_sweep.py"
@@ -87,6 +89,8 @@ if is_active("sweep"):
         conda:
             "../../envs/torch.yaml"
         threads: threads_per_job()
+        params:
+            config=rule_config("sweep", "seed"),
         script:
             "../scripts/sweep_merge.py"
 

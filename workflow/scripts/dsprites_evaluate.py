@@ -6,14 +6,15 @@ from vbmi.dsprites.experiment import build_cube
 
 config = setup(snakemake)  # noqa: F821 (injected by Snakemake)
 p = snakemake.params  # noqa: F821
+cfg = config["dsprites"]
 device = resolve_device(config)
 ds = D.from_cache(snakemake.input.data)  # noqa: F821
 cube = build_cube(
     ds,
     dict(zip(p.seeds, snakemake.input.models)),
-    n_eval=p.n_eval,
-    eval_seed=p.eval_seed,  # noqa: F821
-    bins=p.bins,
+    n_eval=cfg["n_eval"],
+    eval_seed=config["seed"],
+    bins=cfg["bins"],
     device=device,
 )
 print(cube[["best_nmi", "gap", "mig"]].to_dataframe().to_string())

@@ -6,7 +6,7 @@ from _script import resolve_device, save_cube, setup
 from vbmi.experiments.gradients import simulate_gradients
 
 config = setup(snakemake)  # noqa: F821 (injected by Snakemake)
-cfg = snakemake.params.stage  # noqa: F821
+cfg = config["gradients"]
 device = resolve_device(config)
 start = time.perf_counter()
 ds = simulate_gradients(
@@ -17,7 +17,7 @@ ds = simulate_gradients(
     max_replicates=cfg["max_replicates"],
     d=cfg["dim"],
     profile=cfg["profile"],
-    seed=snakemake.params.seed,  # noqa: F821
+    seed=config["seed"],
     max_chunk_elements=cfg["max_chunk_elements"],
     device=device,
     progress=True,

@@ -6,7 +6,7 @@ from _script import resolve_device, save_cube, setup
 from vbmi.experiments.montecarlo import simulate
 
 config = setup(snakemake)  # noqa: F821 (injected by Snakemake)
-cfg = snakemake.params.stage  # noqa: F821
+cfg = config["montecarlo"]
 device = resolve_device(config)
 start = time.perf_counter()
 ds = simulate(
@@ -16,7 +16,7 @@ ds = simulate(
     replicates=cfg["replicates"],
     max_replicates=cfg["max_replicates"],
     d=cfg["dim"],
-    seed=snakemake.params.seed,  # noqa: F821
+    seed=config["seed"],
     max_chunk_elements=cfg["max_chunk_elements"],
     device=device,
     progress=True,

@@ -8,11 +8,12 @@ import jupytext
 import nbformat
 import papermill
 import xarray as xr
-from _script import _SRC, setup
+from _notebook import check_page
+from _script import _SRC, REPO, setup
 from nbconvert import HTMLExporter
 from traitlets.config import Config
 
-setup(snakemake)  # noqa: F821 (injected by Snakemake)
+config = setup(snakemake)  # noqa: F821 (injected by Snakemake)
 smk = snakemake  # noqa: F821
 
 parameters = {}
@@ -27,14 +28,15 @@ os.environ["PYTHONPATH"] = env_path
 os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
 
 notebook = jupytext.read(smk.input.notebook)
-notebook.metadata["kernelspec"] = {"name": smk.params.kernel, "display_name": smk.params.kernel, "language": "python"}
+kernel = config["report"]["kernel"]
+notebook.metadata["kernelspec"] = {"name": kernel, "display_name": kernel, "language": "python"}
 executed = papermill.execute_notebook(
     notebook,
     str(smk.output.notebook),
     parameters=parameters,
-    kernel_name=smk.params.kernel,
+    kernel_name=kernel,
     cwd=os.getcwd(),  # the workdir, so relative cube paths resolve
-    execution_timeout=int(smk.params.cell_timeout_s),
+    execution_timeout=int(config["report"]["cell_timeout_s"]),
     progress_bar=False,
     log_output=True,
     stdout_file=sys.stdout,
@@ -42,7 +44,7 @@ executed = papermill.execute_notebook(
 )
 
 # A link back to the index and the provenance of the section's cubes above its own content.
-cube_paths = [p for v in parameters.values() for p in (v if isinstance(v, list) else [v])]
+cube_paths = [p for v in parameters.values() for p in (v if isinstance(v, list) else [v]) if p.endswith(".nc")]
 stamps = set()
 for path in cube_paths:
     with xr.open_dataset(path) as cube:  # lazy: only the attributes are read
@@ -52,12 +54,14 @@ banner = "[&larr; Report index](index.html)"
 if stamps:
     banner += " &middot; cubes from " + "; ".join(sorted(stamps))
 executed = nbformat.read(str(smk.output.notebook), as_version=4)
+# Fail rather than publish a page with an empty section or output that nbconvert would drop.
+check_page(executed, os.path.relpath(str(smk.input.notebook), REPO))
 executed.cells.insert(0, nbformat.v4.new_markdown_cell(banner))
-config = Config()
-config.TagRemovePreprocessor.enabled = True
-config.TagRemovePreprocessor.remove_cell_tags = {"remove_cell"}
-config.TagRemovePreprocessor.remove_input_tags = {"remove_input"}
-exporter = HTMLExporter(config=config, exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
+html_config = Config()
+html_config.TagRemovePreprocessor.enabled = True
+html_config.TagRemovePreprocessor.remove_cell_tags = {"remove_cell"}
+html_config.TagRemovePreprocessor.remove_input_tags = {"remove_input"}
+exporter = HTMLExporter(config=html_config, exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
 body, _ = exporter.from_notebook_node(executed, resources={"metadata": {"name": smk.params.title}})
 pathlib.Path(smk.output.html).write_text(body, encoding="utf-8")
 print(f"wrote {smk.output.html}")

@@ -1,4 +1,4 @@
-"""Decoder-free representation learning on dSprites (paper Sec. 3.1, Fig. 5; issue 6).
+"""Decoder-free representation learning on dSprites (paper Sec. 3.1, Fig. 5).
 
 Modules: :mod:`.data` (procedural renderer, real-npz loader, bit-packed cache, agreement with the
 reference frames; ``python -m vbmi.dsprites.compare``), :mod:`.model` (conv encoder, learned log q(y)),

@@ -28,9 +28,11 @@ from __future__ import annotations
 
 import hashlib
 import os
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
+from zlib import error as zlib_error
 
 import numpy as np
 
@@ -54,7 +56,44 @@ __all__ = [
     "load_reference_frames",
     "compare_reference",
     "compare_npz",
+    "DSpritesFileError",
 ]
+
+
+class DSpritesFileError(ValueError):
+    """A dSprites npz or cache that cannot be read (truncated, not a zip, wrong arrays); names the file."""
+
+
+def _open_npz(path: Path, what: str):
+    """``np.load`` with a clear error naming ``path`` for a truncated or non-zip file (not a raw BadZipFile)."""
+    try:
+        return np.load(path, allow_pickle=False)
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError) as e:
+        raise DSpritesFileError(
+            f"{path}: cannot read this {what} ({type(e).__name__}: {e}); the file is truncated or not an npz, "
+            "delete it and regenerate it"
+        ) from e
+
+
+def _read_arrays(path: Path, f, names: Sequence[str], what: str) -> dict[str, np.ndarray]:
+    try:
+        return {k: f[k] for k in names}
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError, zlib_error) as e:
+        raise DSpritesFileError(
+            f"{path}: cannot read this {what} ({type(e).__name__}: {e}); the file is truncated or corrupt, "
+            "delete it and regenerate it"
+        ) from e
+
+
+def _check_unique(path: Path | str, index: np.ndarray) -> None:
+    """Duplicate grid rows would silently weight some images twice (and break the npz lookup): refuse them."""
+    uniq, counts = np.unique(index, return_counts=True)
+    if uniq.size != index.size:
+        dup = uniq[counts > 1]
+        raise ValueError(
+            f"{path}: {index.size - uniq.size} duplicate dSprites grid rows (e.g. grid index {int(dup[0])}, "
+            f"classes {index_to_classes(dup[:1])[0].tolist()}); every image must appear once"
+        )
 
 FACTOR_NAMES: tuple[str, ...] = ("color", "shape", "scale", "orientation", "pos_x", "pos_y")
 FACTOR_SIZES: tuple[int, ...] = (1, 3, 6, 40, 32, 32)
@@ -190,11 +229,13 @@ class DSprites:
         heart: Heart = HEART,
     ) -> None:
         self.index = np.asarray(index, dtype=np.int64)
+        _check_unique(source, self.index)
         self.latents_classes, self.latents_values = latent_grid(self.index)
         self.source = source
         self._packed = packed  # (n, 64, 8) uint8 bit-packed rows, or None
         self._imgs = imgs  # (N, 64, 64) uint8 of the full grid (npz), or None
         self._heart = heart
+        self._fingerprint: str | None = None
 
     def __len__(self) -> int:
         return int(self.index.shape[0])
@@ -208,6 +249,31 @@ class DSprites:
         if self._imgs is not None:
             return np.asarray(self._imgs[self.index[rows]])
         return render(self.latents_classes[rows], heart=self._heart)
+
+    def fingerprint(self, *, batch: int = 65536) -> str:
+        """SHA-256 of this set's content: the grid index of every row and every image's pixels (bit-packed).
+
+        Two sets with the same fingerprint train identically; a different subset, size, order or image
+        content (another renderer geometry, a real npz) gives another one. Costs one pass over the images
+        (~1 s for 100k cached images); cached on the object. A lazily rendered set hashes its index and
+        the renderer's geometry instead of drawing every image.
+        """
+        if self._fingerprint is None:
+            h = hashlib.sha256()
+            h.update(b"vbmi-dsprites-v1")
+            h.update(np.ascontiguousarray(self.index).tobytes())
+            if self._packed is None and self._imgs is None:  # the renderer: its geometry determines the pixels
+                h.update(repr(("renderer", self._heart, SQUARE_HALF_SIDE, ELLIPSE_SEMI_AXES)).encode())
+                self._fingerprint = h.hexdigest()
+                return self._fingerprint
+            for s in range(0, len(self), batch):
+                if self._packed is not None:
+                    block = self._packed[s : s + batch]
+                else:
+                    block = np.packbits(self.images(slice(s, s + batch)), axis=-1)
+                h.update(np.ascontiguousarray(block).tobytes())
+            self._fingerprint = h.hexdigest()
+        return self._fingerprint
 
     def subset(self, rows: np.ndarray) -> "DSprites":
         rows = np.asarray(rows)
@@ -247,11 +313,11 @@ def from_npz(path: str | os.PathLike, *, check_md5: bool = True, index: np.ndarr
     if check_md5 and (md5 := _md5(path)) != NPZ_MD5:
         raise ValueError(f"{path}: MD5 {md5} is not that of the real {NPZ_NAME} ({NPZ_MD5})")
     n = N_IMAGES if check_md5 else None
-    with np.load(path, allow_pickle=False) as f:  # never touches 'metadata'
+    with _open_npz(path, "dSprites npz") as f:  # allow_pickle=False: never touches 'metadata'
         missing = [k for k in ("imgs", "latents_values", "latents_classes") if k not in f.files]
         if missing:
             raise ValueError(f"{path}: not a dSprites npz, arrays {missing} missing (has {f.files})")
-        arrays = {k: f[k] for k in ("imgs", "latents_values", "latents_classes")}
+        arrays = _read_arrays(path, f, ("imgs", "latents_values", "latents_classes"), "dSprites npz")
     imgs, values, classes = arrays["imgs"], arrays["latents_values"], arrays["latents_classes"]
     n = imgs.shape[0] if n is None else n
     expect = {
@@ -272,6 +338,7 @@ def from_npz(path: str | os.PathLike, *, check_md5: bool = True, index: np.ndarr
         full = np.arange(N_IMAGES)
     else:  # a small file in the real format: rows are images at the grid positions its classes name
         full = classes_to_index(classes)
+        _check_unique(path, full)
         if not np.allclose(values, latent_grid(full)[1]):
             raise ValueError(f"{path}: latents_values disagree with latents_classes on the dSprites grid")
         lookup = np.full(N_IMAGES, -1, dtype=np.int64)
@@ -308,11 +375,17 @@ def write_cache(ds: DSprites, path: str | os.PathLike, *, batch: int = 8192) -> 
 
 def from_cache(path: str | os.PathLike) -> DSprites:
     """Read a cache written by :func:`write_cache` (no pickles)."""
-    with np.load(path, allow_pickle=False) as f:
-        packed, index = f["packed"], f["index"]
+    path = Path(path)
+    with _open_npz(path, "dSprites cache") as f:
+        missing = [k for k in ("packed", "index") if k not in f.files]
+        if missing:
+            raise ValueError(f"{path}: not a vbmi dSprites cache, arrays {missing} missing (has {f.files})")
+        a = _read_arrays(path, f, ("packed", "index"), "dSprites cache")
+    packed, index = a["packed"], a["index"]
     if packed.shape[1:] != (SIZE, SIZE // 8) or packed.shape[0] != index.shape[0]:
         raise ValueError(f"{path}: not a vbmi dSprites cache (packed {packed.shape}, index {index.shape})")
-    return DSprites(index, source=f"cache:{Path(path).name}", packed=packed)
+    _check_unique(path, index)
+    return DSprites(index, source=f"cache:{path.name}", packed=packed)
 
 
 # ---------------------------------------------------------------------------------------------------------

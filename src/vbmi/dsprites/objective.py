@@ -19,11 +19,22 @@ Terms on a minibatch x_1..x_K with one reparameterised sample y_i ~ p(y|x_i) eac
 
 Constrained optimisation (the paper names no method): a Lagrangian
 ``L = -ijs + w(t) lambda_tc (tc - delta) + lambda_s (smooth - gamma)``, minimised by Adam over the encoder
-and q, with the multipliers updated by projected dual ascent after every step,
-``lambda <- clip(lambda + eta (constraint - bound), 0, lambda_max)`` on the batch's value of the constraint.
+and q, with the multipliers updated after every step on the batch's value of the constraint, either
+additively, ``lambda <- clip(lambda + eta (C - b), 0, lambda_max)``, or multiplicatively (the default),
+``log lambda <- clip(log lambda + eta tanh(C - b), log lambda_min, log lambda_max)``.
 ``w(t)`` ramps the TC term in linearly from 0 at ``tc_ramp_start`` to 1 at ``tc_ramp_start + tc_ramp_steps``
 (lambda_tc is not updated before the ramp starts): a TC weight from step 0 collapsed the encoder
-(issue 6) because TC is trivially small for an encoder that carries no information.
+because TC is trivially small for an encoder that carries no information.
+
+Why not the additive update and the paper's I_JS in the TC bound (ablation record
+``ablations.csv``): the I_JS *value* ``1 + E_p[V] - E_q[e^V]`` reads -3,400 nats on early batches (the
+posteriors sharpen faster than the learned q follows, so e^V explodes on near-duplicate images), the TC
+bound then reads +3,400, and an additive step throws lambda_tc to its cap; a smoothness spike (4,000 nats
+when the posterior variances shrink) does the same to lambda_s, which then needs thousands of steps to
+come back down while the encoder sits collapsed. ``tc_lower="max"`` uses ``max(I_JS, I_TNCE)``, still a
+lower bound on I(X;Y), and the multiplicative step moves a multiplier by at most ``e^eta`` per step.
+And delta: at batch 64 the TC bound has a gap of several nats once I(X;Y) > log 64 (the LOO upper
+bounds are summed, I_TNCE <= log 64), so delta = 0.5 is met only by an encoder with ~2 nats in one latent.
 """
 
 from __future__ import annotations
@@ -41,19 +52,36 @@ __all__ = ["ObjectiveConfig", "terms", "structured_terms", "tc_weight", "lagrang
 
 @dataclass(frozen=True)
 class ObjectiveConfig:
-    tc_delta: float = 0.5  # delta (nats): allowed total correlation
+    tc_delta: float = 3.0  # delta (nats): allowed value of the TC bound (config.yaml says why 3, not 0.5)
     smooth_gamma: float = 1.0  # gamma (nats): allowed KL between codes of an image and of its noisy copy
     noise_var: float = 0.5  # variance of the pixel noise eps (paper: N(0, 0.5))
-    dual_lr: float = 0.01  # eta: multiplier step per nat of violation per training step
-    lambda_tc_init: float = 0.0
+    dual_lr: float = 0.02  # eta: additive step per nat of violation, or largest log step (multiplicative)
+    lambda_tc_init: float = 0.01  # > 0, or a multiplicative update never leaves it
     lambda_smooth_init: float = 0.1
     lambda_max: float = 100.0
     tc_ramp_start: int = 500  # steps of pure InfoMax (+ smoothness) before the TC term enters
     tc_ramp_steps: int = 1000  # linear ramp length
+    # "additive": lambda += eta (C - b) (projected); "multiplicative": log lambda += eta tanh(C - b), which moves
+    # a multiplier by at most a factor e^eta per step in either direction (additive steps on one
+    # bad batch's I_JS value sent lambda_tc to its cap, and lambda_smooth overshot and took thousands of
+    # steps to come back down, collapsing the encoder).
+    dual: str = "multiplicative"
+    lambda_min: float = 1e-3  # floor of a multiplicative multiplier (it can never reach 0 and come back)
+    # Lower bound on I(X;Y) in the TC bound: "ijs" (Sec. 3.1) or "max": max(I_JS, I_TNCE), also a lower bound,
+    # which cannot be dragged to -300 nats by one batch whose E_q[e^V] term blows up.
+    tc_lower: str = "max"
+    # True: lambda_tc stays at lambda_tc_init (a fixed TC penalty, beta-TCVAE style) instead of a multiplier.
+    tc_fixed: bool = False
 
 
 def terms(
-    encoder: ConvEncoder, log_q: LogQ, x: Tensor, generator: torch.Generator, *, noise_var: float = 0.5
+    encoder: ConvEncoder,
+    log_q: LogQ,
+    x: Tensor,
+    generator: torch.Generator,
+    *,
+    noise_var: float = 0.5,
+    tc_lower: str = "ijs",
 ) -> dict[str, Tensor]:
     """Every term of the objective on a batch ``x: [K, 1, 64, 64]`` (scalars, with gradients; ``tnce`` without).
 
@@ -63,14 +91,16 @@ def terms(
         raise ValueError(f"x must be [K, 1, 64, 64], got {tuple(x.shape)}")
     mu, logvar = encoder(x)  # [K, D] each
     y = mu + torch.exp(0.5 * logvar) * torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
-    out = structured_terms(mu, logvar, y, log_q(y))
+    out = structured_terms(mu, logvar, y, log_q(y), tc_lower=tc_lower)
     eps = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype) * noise_var**0.5
     mu_n, logvar_n = encoder(x + eps)  # [K, D]
     out["smooth"] = gaussian_kl(mu, logvar, mu_n, logvar_n).mean()
     return out
 
 
-def structured_terms(mu: Tensor, logvar: Tensor, y: Tensor, log_q_y: Tensor) -> dict[str, Tensor]:
+def structured_terms(
+    mu: Tensor, logvar: Tensor, y: Tensor, log_q_y: Tensor, *, tc_lower: str = "ijs"
+) -> dict[str, Tensor]:
     """``ijs``, ``loo_sum``, ``tc`` and ``tnce`` for a mean-field Gaussian encoder.
 
     ``mu, logvar: [K, D]`` of p(y|x_i), ``y: [K, D]`` with y_i ~ p(y|x_i), ``log_q_y: [K]`` = log q(y_j).
@@ -80,9 +110,11 @@ def structured_terms(mu: Tensor, logvar: Tensor, y: Tensor, log_q_y: Tensor) -> 
     scores = log_p - log_q_y[None, :]  # [K, K]: V(x_i, y_j) = log p(y_j|x_i) - log q(y_j)
     ijs = bounds.js(scores)
     loo_sum = bounds.loo_upper(log_p_dims).sum()
-    with torch.no_grad():
-        tnce = bounds.tnce(log_p)
-    return {"ijs": ijs, "loo_sum": loo_sum, "tc": loo_sum - ijs, "tnce": tnce}
+    tnce = bounds.tnce(log_p)
+    if tc_lower not in ("ijs", "max"):
+        raise ValueError(f"unknown tc_lower {tc_lower!r}; valid: 'ijs', 'max'")
+    lower = ijs if tc_lower == "ijs" else torch.maximum(ijs, tnce)
+    return {"ijs": ijs, "loo_sum": loo_sum, "tc": loo_sum - lower, "tnce": tnce.detach()}
 
 
 def tc_weight(step: int, cfg: ObjectiveConfig) -> float:
@@ -103,5 +135,10 @@ def lagrangian(t: dict[str, Tensor], lam: Tensor, w: float, cfg: ObjectiveConfig
 def dual_update(lam: Tensor, t: dict[str, Tensor], w: float, cfg: ObjectiveConfig) -> Tensor:
     """Projected dual ascent on ``lam = [lambda_tc, lambda_s]``; lambda_tc is frozen until the ramp starts."""
     viol = torch.stack([t["tc"].detach() - cfg.tc_delta, t["smooth"].detach() - cfg.smooth_gamma]).to(lam)
-    gate = torch.tensor([1.0 if w > 0 else 0.0, 1.0], dtype=lam.dtype, device=lam.device)
-    return (lam + cfg.dual_lr * gate * viol).clamp(0.0, cfg.lambda_max)
+    gate = torch.tensor([1.0 if w > 0 and not cfg.tc_fixed else 0.0, 1.0], dtype=lam.dtype, device=lam.device)
+    if cfg.dual == "additive":
+        return (lam + cfg.dual_lr * gate * viol).clamp(0.0, cfg.lambda_max)
+    if cfg.dual == "multiplicative":
+        viol = torch.nan_to_num(viol, nan=0.0)
+        return (lam * torch.exp(cfg.dual_lr * gate * torch.tanh(viol))).clamp(cfg.lambda_min, cfg.lambda_max)
+    raise ValueError(f"unknown dual update {cfg.dual!r}; valid: 'additive', 'multiplicative'")

@@ -6,8 +6,12 @@ and pixel noise. A checkpoint holds the step, both networks, Adam's state, the m
 generators' states, the logged history and the running sums of the current log interval, so a run
 resumed from any checkpoint continues bit for bit as the uninterrupted run would (on the same device).
 Checkpoints are written atomically every ``checkpoint_every_s`` seconds and at the end, and read with
-``torch.load(weights_only=True)`` (no pickled code). The library never sets thread counts: the caller does
-(on a loaded 2-core machine two torch threads ran up to 12x slower than one, issue 6).
+``torch.load(weights_only=True)`` (no pickled code). Each carries a fingerprint of the training config
+and of the data's content (:meth:`DSprites.fingerprint`: grid index and pixels); one resume policy: a
+checkpoint that does not read or does not match is named in a warning and training starts from step 0
+(:mod:`vbmi.train.checkpoint` does the saving, loading and fingerprinting). The library never sets
+thread counts: the caller does (on a loaded 2-core machine two torch threads ran up to 12x slower than
+one).
 """
 
 from __future__ import annotations
@@ -24,12 +28,13 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from ..train import checkpoint as ckpt_io
 from ..utils import make_generator, resolve_device
 from .data import DSprites
 from .model import ConvEncoder, EncoderConfig, LogQ
 from .objective import ObjectiveConfig, dual_update, lagrangian, tc_weight, terms
 
-__all__ = ["TrainConfig", "TrainResult", "LOGGED", "train", "load_checkpoint", "config_from_dict"]
+__all__ = ["TrainConfig", "TrainResult", "LOGGED", "train", "load_checkpoint", "config_from_dict", "fingerprint"]
 
 LOGGED: tuple[str, ...] = ("ijs", "tnce", "loo_sum", "tc", "smooth", "lambda_tc", "lambda_smooth", "tc_weight", "loss")
 
@@ -79,15 +84,17 @@ def _new_state(cfg: TrainConfig, device: torch.device):
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
-    """Read a checkpoint safely (``weights_only=True``) onto the CPU."""
-    return torch.load(path, map_location="cpu", weights_only=True)
+    """The saved training state of a checkpoint or final model file, read safely (``weights_only=True``)
+    onto the CPU, whatever its fingerprint (evaluation reads the final model; resuming goes through
+    :func:`vbmi.train.checkpoint.load`, which checks it)."""
+    blob = torch.load(path, map_location="cpu", weights_only=True)
+    return blob["state"] if isinstance(blob, dict) and "state" in blob and "format" in blob else blob
 
 
-def _save(path: Path, state: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+def fingerprint(cfg: TrainConfig, data_fingerprint: str) -> str:
+    """What a checkpoint must match to be resumed: the training config, the data's content hash
+    (:meth:`DSprites.fingerprint`) and the code version (:func:`vbmi.train.checkpoint.fingerprint`)."""
+    return ckpt_io.fingerprint(config=cfg.to_dict(), data=data_fingerprint)
 
 
 def train(
@@ -98,13 +105,14 @@ def train(
     checkpoint: str | os.PathLike | None = None,
     stop_at: int | None = None,
     progress: bool = True,
-    restart_on_mismatch: bool = False,
 ) -> TrainResult:
-    """Train (or resume from ``checkpoint`` if that file exists) up to ``cfg.steps`` steps.
+    """Train (or resume from ``checkpoint`` if that file exists and matches) up to ``cfg.steps`` steps.
 
     ``stop_at`` ends the run early after that step, with a checkpoint, as an interruption would (tests).
-    A checkpoint written under a different config raises ``ValueError``, or, with
-    ``restart_on_mismatch=True`` (the pipeline, whose config changed), is ignored and overwritten.
+    The checkpoint's fingerprint covers ``cfg`` and the content of ``ds`` (:meth:`DSprites.fingerprint`);
+    a checkpoint that does not match, or does not read, is reported with a warning naming it and training
+    starts from step 0 (:func:`vbmi.train.checkpoint.load`). The caller deletes the checkpoint once the final model
+    is safely written (workflow/scripts/dsprites_train.py), so a forced rerun trains again.
     """
     dev = resolve_device(device)
     encoder, log_q, opt, g_data, g_noise, lam = _new_state(cfg, dev)
@@ -112,17 +120,8 @@ def train(
     acc = torch.zeros(len(LOGGED), dtype=torch.float64)
     step, elapsed_before = 0, 0.0
     ckpt = Path(checkpoint) if checkpoint is not None else None
-    if ckpt is not None and ckpt.is_file():
-        st = load_checkpoint(ckpt)
-        if st["config"] != json.dumps(cfg.to_dict(), sort_keys=True):
-            if not restart_on_mismatch:
-                raise ValueError(
-                    f"{ckpt}: checkpoint was written with a different training config; delete it to restart"
-                )
-            print(f"{ckpt}: written with a different training config; starting afresh", flush=True)
-            st = None
-    else:
-        st = None
+    fp = fingerprint(cfg, ds.fingerprint()) if ckpt is not None else ""
+    st = ckpt_io.load(ckpt, fp)  # None: step 0 (with a warning naming the file if it did not match or read)
     if st is not None:
         encoder.load_state_dict(st["encoder"])
         log_q.load_state_dict(st["log_q"])
@@ -164,7 +163,7 @@ def train(
     while step < end:
         rows = torch.randint(n, (cfg.batch_size,), generator=g_data).numpy()
         x = torch.from_numpy(ds.images(rows)).to(device=dev, dtype=torch.float32)[:, None]  # [K, 1, 64, 64]
-        t = terms(encoder, log_q, x, g_noise, noise_var=cfg.objective.noise_var)
+        t = terms(encoder, log_q, x, g_noise, noise_var=cfg.objective.noise_var, tc_lower=cfg.objective.tc_lower)
         w = tc_weight(step, cfg.objective)
         loss = lagrangian(t, lam.to(dev, torch.float32), w, cfg.objective)
         opt.zero_grad(set_to_none=True)
@@ -192,10 +191,10 @@ def train(
             )
         bar.update(1)
         if ckpt is not None and time.monotonic() - last_ckpt > cfg.checkpoint_every_s:
-            _save(ckpt, state())
+            ckpt_io.save(ckpt, state(), fp)
             last_ckpt = time.monotonic()
     bar.close()
     if ckpt is not None:
-        _save(ckpt, state())
+        ckpt_io.save(ckpt, state(), fp)
     hist = {k: np.asarray(v, dtype=np.float64) for k, v in history.items()}
     return TrainResult(encoder, log_q, hist, step, lam, elapsed_before + time.monotonic() - t0, str(dev))

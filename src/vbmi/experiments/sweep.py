@@ -1,8 +1,7 @@
-"""Run plans and summaries for Fig. 2 and the Appendix C hyperparameter sweep (Table 3, Figs. 6-7).
+"""Summaries of the Fig. 2 and Appendix C sweep cubes (Table 3, Figs. 6-7).
 
-Everything here is deterministic from a config mapping (the ``training:`` / ``sweep:`` sections of
-config.yaml) and a seed, so the workflow can count a sweep's jobs when it builds the DAG and each job
-can rebuild exactly its own share of the runs.
+Which runs are trained, and which job trains each, is :mod:`vbmi.experiments.plan` (torch-free, imported
+by the Snakefile); its names are re-exported here.
 
 Table 3 protocol (documented here, printed by the report)
 ----------------------------------------------------------
@@ -15,25 +14,16 @@ Table 3 protocol (documented here, printed by the report)
   excluded. Each cell may have a different winner; the report lists every winner.
 * Fig. 6 / Fig. 7: per configuration and level, bias = level mean - true MI and variance = the variance
   of the estimates over the level's tail (the noise of the estimator at a converged critic).
-
-Search space: Appendix C.1 lists learning rate, separable vs joint critic, 1-3 hidden layers,
-256/512/1024/2048 units, ReLU/Tanh and batch size 64/128/256/512. ``n_configs = null`` takes the full
-product of the configured lists; an integer draws that many distinct points of it with
-``numpy.random.default_rng(seed)`` (the same points for every bound, so bounds are compared on equal
-architectures). ``joint_max_batch_size`` drops joint critics above a batch size (their cost grows as
-batch^2).
 """
 
 from __future__ import annotations
 
-import itertools
 import math
-from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from ..bounds import BOUNDS
-from .training import RunSpec
+# Run planning lives in the torch-free .plan; re-exported here for existing imports.
+from .plan import GRID_KEYS, RunSpec, fig2_parts, fig2_specs, sweep_parts, sweep_specs  # noqa: F401
 
 __all__ = [
     "GRID_KEYS",
@@ -46,8 +36,6 @@ __all__ = [
     "best_per_cell",
     "PAPER_TABLE3",
 ]
-
-GRID_KEYS = ("lr", "critic", "layers", "hidden", "activation", "batch_size")
 
 # Table 3 of the paper (Appendix C.1), rows x MI levels 2, 4, 6, 8, 10 nats.
 PAPER_TABLE3: dict[tuple[str, str], list[float]] = {
@@ -62,116 +50,6 @@ PAPER_TABLE3: dict[tuple[str, str], list[float]] = {
     ("gaussian", "tnce"): [1.9, 3.3, 4.2, 4.6, 4.8],
     ("gaussian", "nwj_reparam"): [2.0, 4.0, 6.0, 8.0, 10.0],
 }
-
-
-def _bound_entries(entries: Sequence[Mapping[str, Any]]) -> list[tuple[str, float | None]]:
-    return [(str(e["bound"]), None if e.get("alpha") is None else float(e["alpha"])) for e in entries]
-
-
-def fig2_specs(cfg: Mapping[str, Any], seed: int) -> list[RunSpec]:
-    """Every Fig. 2 run: bounds x critics x datasets x seeds, all other settings from ``cfg``."""
-    specs = []
-    for dataset in cfg["datasets"]:
-        for critic in cfg["critics"]:
-            for s in range(cfg["seeds"]):
-                for bound, alpha in _bound_entries(cfg["bounds"]):
-                    specs.append(RunSpec(bound=bound, alpha=alpha, critic=critic, dataset=dataset,
-                                         hidden=cfg["hidden"], layers=cfg["layers"], embed_dim=cfg["embed_dim"],
-                                         activation=cfg["activation"], batch_size=cfg["batch_size"], lr=cfg["lr"],
-                                         seed=seed + s, tau=cfg["smile_tau"]))
-    return specs
-
-
-def fig2_parts(cfg: Mapping[str, Any], seed: int) -> dict[str, list[RunSpec]]:
-    """Fig. 2 split into one job per (critic, dataset): ``{"separable_gaussian": [...], ...}``."""
-    parts: dict[str, list[RunSpec]] = {}
-    for spec in fig2_specs(cfg, seed):
-        parts.setdefault(f"{spec.critic}_{spec.dataset}", []).append(spec)
-    return parts
-
-
-def _grid_points(grid: Mapping[str, Sequence], n_configs: int | None, seed: int, joint_max_batch: int) -> list[dict]:
-    keys = list(GRID_KEYS)
-    points = [dict(zip(keys, combo)) for combo in itertools.product(*(list(grid[k]) for k in keys))]
-    points = [p for p in points if not (p["critic"] == "joint" and p["batch_size"] > joint_max_batch)]
-    if n_configs is not None and n_configs < len(points):
-        rng = np.random.default_rng(seed)
-        idx = np.sort(rng.choice(len(points), size=n_configs, replace=False))
-        points = [points[i] for i in idx]
-    return points
-
-
-def sweep_specs(cfg: Mapping[str, Any], seed: int) -> list[RunSpec]:
-    """Every run of the sweep, in a fixed order.
-
-    * ``bounds`` (Table 3 rows, Fig. 6) on every dataset, and ``interpolation_bounds`` (Fig. 7) on the
-      Gaussian task, each on the same sampled architecture points;
-    * ``known_bounds`` (Eq. 12 / Eq. 14 rows) on the Gaussian task with the known ``log p(y|x)`` as
-      critic, over the grid's learning rates and batch sizes (no critic architecture to search).
-    """
-    grid = cfg["grid"]
-    points = _grid_points(grid, cfg["n_configs"], seed, cfg["joint_max_batch_size"])
-    base = dict(embed_dim=cfg["embed_dim"])
-    specs: list[RunSpec] = []
-    jobs = [(b, a, ds) for ds in cfg["datasets"] for b, a in _bound_entries(cfg["bounds"])]
-    jobs += [(b, a, "gaussian") for b, a in _bound_entries(cfg["interpolation_bounds"])]
-    for s in range(cfg["seeds"]):
-        for bound, alpha, dataset in jobs:
-            for p in points:
-                specs.append(RunSpec(bound=bound, alpha=alpha, dataset=dataset, seed=seed + s, **base, **p))
-        for bound in cfg["known_bounds"]:
-            lrs = grid["lr"][:1] if bound == "tnce" else grid["lr"]  # TNCE learns nothing: only K matters
-            for lr, batch in itertools.product(lrs, grid["batch_size"]):
-                specs.append(RunSpec(bound=bound, critic="known", dataset="gaussian", lr=lr, batch_size=batch,
-                                     seed=seed + s))
-    return specs
-
-
-def _cost(spec: RunSpec) -> float:
-    """Estimated CPU milliseconds per training step of one run on one thread, for balancing jobs.
-
-    Fitted to ``time.process_time`` measurements of :func:`vbmi.experiments.training.train_ensemble`
-    (torch 2.13 CPU, one thread): ~3 ms fixed, 0.35 ms per million multiply-adds of a separable critic or
-    of the 2 x 512 baseline MLP, 0.1 ms per million for joint critics (one large matmul), and the float64
-    bound on the K x K scores (~1e-5 ms per entry). E.g. separable 2 x 256 at K = 64: ~7 ms; at K = 512:
-    ~30 ms; I_alpha's baseline at K = 512 adds ~50 ms; joint 2 x 256 at K = 64: ~30 ms.
-    """
-    k = spec.batch_size
-    baseline = k * (20 * 512 + 512 * 512) if BOUNDS[spec.bound].baseline != "none" and spec.bound != "mine" else 0
-    if spec.bound in ("interpolated", "interpolated_product") and spec.alpha == 1:
-        baseline = 0
-    ms = 3.0 + 0.35e-6 * baseline + 1e-5 * k * k
-    if spec.critic == "known":
-        return ms + 1e-6 * k * k * 20
-    per_pair = 20 * spec.hidden + (spec.layers - 1) * spec.hidden**2 + spec.hidden
-    if spec.critic == "joint":
-        return ms + 0.1e-6 * k * k * per_pair
-    return ms + 0.35e-6 * 2 * k * (per_pair + spec.hidden * spec.embed_dim)
-
-
-def sweep_parts(cfg: Mapping[str, Any], seed: int) -> list[list[int]]:
-    """Indices into :func:`sweep_specs` for each sweep job.
-
-    Runs are ordered by their stacking key (so a job holds few, large groups) and cut into jobs of at
-    most ``max_members_per_job`` runs, and also cut where the job's estimated cost (CPU ms per step,
-    :func:`_cost`) would pass ``max_cost_per_job``, so CPU jobs are of similar length and two cores
-    stay busy.
-    """
-    specs = sweep_specs(cfg, seed)
-    order = sorted(range(len(specs)), key=lambda i: (str(specs[i].group_key()), i))
-    parts: list[list[int]] = []
-    cur: list[int] = []
-    cost = 0.0
-    for i in order:
-        c = _cost(specs[i])
-        if cur and (len(cur) >= cfg["max_members_per_job"] or cost + c > cfg["max_cost_per_job"]):
-            parts.append(cur)
-            cur, cost = [], 0.0
-        cur.append(i)
-        cost += c
-    if cur:
-        parts.append(cur)
-    return parts
 
 
 # ---------------------------------------------------------------------------------------------------
