@@ -18,6 +18,8 @@
 # `g(x)^T h(y)`, joint critic `MLP([x, y])`; the 20-d correlated Gaussian and the cubic task
 # `y -> (W y)^3`), one panel per bound; the three I_alpha settings share a panel. SMILE (clipped DV,
 # tau = 5; Song & Ermon 2020) is **not from the paper**; it is shown as the best-known later estimator.
+# Joint critics may train on their own, shorter schedule (`training.joint_steps_per_level`), so the
+# x-axis is the position on the staircase in MI levels (training step / that run's steps per level).
 
 # %% tags=["parameters"]
 fig2_cubes = []
@@ -42,68 +44,85 @@ from vbmi import plotting
 from vbmi.results import cube_config, read_cube
 
 cubes = [read_cube(p, kind="training") for p in fig2_cubes]
-cube = xr.combine_by_coords(cubes, combine_attrs="drop_conflicts")
 cfg = cube_config(cubes[0])["training"]
-spl = int(cubes[0].attrs["steps_per_level"])
 levels = np.asarray(cubes[0].attrs["levels"], dtype=float)
 span = int(cubes[0].attrs.get("ema_span", cfg.get("ema_span", 200)))
 batch = int(cfg["batch_size"])
 sns.set_theme(style="whitegrid", context="paper")
 plt.rcParams.update({"figure.dpi": 100, "savefig.dpi": 100})
 pd.set_option("display.max_colwidth", None)
-ORDER = plotting.estimator_order(cube.bound.values.tolist())
-datasets = [d for d in ["gaussian", "cubic"] if d in cube.dataset.values]
-critics = [c for c in ["separable", "joint"] if c in cube.critic.values]
+ORDER = plotting.estimator_order([b for part in cubes for b in part.bound.values.tolist()])
+datasets = [d for d in ["gaussian", "cubic"] if any(d in part.dataset.values for part in cubes)]
+critics = [c for c in ["separable", "joint"] if any(c in part.critic.values for part in cubes)]
+seeds = sorted({int(s) for part in cubes for s in part.seed.values})
 TASK = {"gaussian": "Gaussian", "cubic": "cubic"}
 # One panel per bound family; the alpha-indexed settings (I_alpha at several alphas) share one.
 panels: dict[str, list[str]] = {}
 for key in ORDER:
     panels.setdefault(plotting.split_key(key)[0], []).append(key)
+# Each (critic, task) is read from its own part cube, with that part's schedule (steps per MI level).
 # Divergence: `diverged_step` (-1: never) is what the training engine recorded; a run whose estimate is
 # non-finite from some step on is diverged there even if an older cube did not record it.
-est_all = cube.estimate
-first_bad = xr.apply_ufunc(lambda a: np.where((~np.isfinite(a)).any(-1), np.argmax(~np.isfinite(a), -1), -1),
-                           est_all, input_core_dims=[["step"]])
-diverged = xr.where(cube.diverged_step >= 0, cube.diverged_step, first_bad).astype(int)
+RUNS = {}  # (critic, dataset) -> (the part's runs, its steps per level, diverged step per run)
+for part in cubes:
+    first_bad = xr.apply_ufunc(lambda a: np.where((~np.isfinite(a)).any(-1), np.argmax(~np.isfinite(a), -1), -1),
+                               part.estimate, input_core_dims=[["step"]])
+    part_div = xr.where(part.diverged_step >= 0, part.diverged_step, first_bad).astype(int)
+    for c in part.critic.values:
+        for d in part.dataset.values:
+            RUNS[(str(c), str(d))] = (part.sel(critic=c, dataset=d), int(part.attrs["steps_per_level"]),
+                                      part_div.sel(critic=c, dataset=d))
+SPL = {c: sorted({spl for (cc, _), (_, spl, _) in RUNS.items() if cc == c}) for c in critics}
+if len({n for v in SPL.values() for n in v}) == 1:
+    schedule = f"{SPL[critics[0]][0]} steps per MI level ({SPL[critics[0]][0] * len(levels)} per run"
+else:
+    schedule = (", ".join(f"{c}: {'/'.join(map(str, SPL[c]))} steps per level" for c in critics)
+                + " (joint critics train on their own schedule, `training.joint_steps_per_level`")
 display(Markdown(
-    f"Scale **{cubes[0].attrs['scale']}**: {spl} steps per MI level ({spl * len(levels)} per run; the notebook "
-    f"uses 4,000 per level), batch {batch}, critics {cfg['layers']} x {cfg['hidden']} {cfg['activation']}, "
-    f"Adam learning rate {plotting.fmt_lr(cfg['lr'])}, EMA span {span}, {cube.sizes['seed']} seed(s), "
-    f"device `{cubes[0].attrs['device']}`."))
+    f"Scale **{cubes[0].attrs['scale']}**: {schedule}; the notebook uses 4,000 per level), batch {batch}, critics "
+    f"{cfg['layers']} x {cfg['hidden']} {cfg['activation']}, Adam learning rate {plotting.fmt_lr(cfg['lr'])}, "
+    f"EMA span {span} steps (at most one level), {len(seeds)} seed(s), device `{cubes[0].attrs['device']}`."))
 
 # %% [markdown]
 # **How to read it.** Thin, faint lines: the estimate at every step; thick lines: the same smoothed by
-# an exponential moving average (the reference notebook's span); black: the true MI. Colours are the
+# an exponential moving average (the reference notebook's span, or one MI level if a level is shorter);
+# black: the true MI. The x-axis counts MI levels, so rows trained on different schedules line up. Colours are the
 # report's one colour per estimator (the same on every page). A ▲/▼ at the top/bottom edge marks a run
 # whose estimate leaves the plotted range, with the number of steps it spends outside; a ✕ marks the
 # step at which a run diverged (its estimate is not shown from there on).
 
 # %% tags=["remove_input"]
 YLIM = (-2.0, float(levels.max()) + 2.0)
-steps = cube.step.values
 n_rows, n_cols = len(datasets) * len(critics), len(panels)
 fig, axes = plt.subplots(n_rows, n_cols, figsize=(min(12.8, 1.75 * n_cols + 0.9), 2.05 * n_rows + 0.9),
                          sharex=True, sharey=True, squeeze=False)
 clipped_any, diverged_any = False, False
 for r, (dataset, critic) in enumerate((d, c) for d in datasets for c in critics):
+    if (critic, dataset) not in RUNS:
+        continue
+    runs, spl, div = RUNS[(critic, dataset)]
+    x = runs.step.values / spl  # position on the staircase, in MI levels
     for c, (family, keys) in enumerate(panels.items()):
         ax = axes[r, c]
-        ax.plot(steps, cube.true_mi.values, color=plotting.TRUE_MI_COLOR, lw=1.0, zorder=1)
+        ax.plot(np.append(x, len(levels)), np.append(runs.true_mi.values, levels[-1]), color=plotting.TRUE_MI_COLOR,
+                lw=1.0, zorder=1, drawstyle="steps-post")
         ax.set_ylim(*YLIM)
         for key in keys:
+            if key not in runs.bound.values:
+                continue
             color = plotting.estimator_color(key)
-            for seed in cube.seed.values:
-                series = est_all.sel(bound=key, critic=critic, dataset=dataset, seed=seed).to_series()
+            for seed in runs.seed.values:
+                series = runs.estimate.sel(bound=key, seed=seed).to_series()
                 if series.isna().all():
                     continue
-                ax.plot(steps, series.values, color=color, alpha=0.3, lw=0.5)
-                ax.plot(steps, series.ewm(span=span).mean().values, color=color, lw=1.6)
-                above, below = plotting.mark_clipped(ax, steps, series.values, color=color, ylim=YLIM)
+                ax.plot(x, series.values, color=color, alpha=0.3, lw=0.5)
+                ax.plot(x, series.ewm(span=min(span, spl)).mean().values, color=color, lw=1.6)
+                above, below = plotting.mark_clipped(ax, x, series.values, color=color, ylim=YLIM)
                 clipped_any |= bool(above or below)
-                n = int(diverged.sel(bound=key, critic=critic, dataset=dataset, seed=seed))
+                n = int(div.sel(bound=key, seed=seed))
                 if n >= 0:
                     diverged_any = True
-                    ax.plot([steps[min(n, len(steps) - 1)]], [YLIM[0] + 0.08 * (YLIM[1] - YLIM[0])], marker="X",
+                    ax.plot([x[min(n, len(x) - 1)]], [YLIM[0] + 0.08 * (YLIM[1] - YLIM[0])], marker="X",
                             color=color, markeredgecolor="black", markersize=8, linestyle="none", zorder=6)
         if r == 0:
             title = (plotting.estimator_name(family, math=True).replace(" (", "\n(")
@@ -111,17 +130,16 @@ for r, (dataset, critic) in enumerate((d, c) for d in datasets for c in critics)
                      else plotting.estimator_name(keys[0], math=True).split(" (")[0] + " (shades: α)")
             ax.set_title(title, fontsize=10)
         if c == 0:
-            ax.set_ylabel(f"{TASK[dataset]}, {critic}\nMI (nats)", fontsize=9)
-        if r == n_rows - 1:
-            ax.set_xlabel("training step", fontsize=9)
+            ax.set_ylabel(f"{TASK[dataset]}, {critic}\n({spl} steps/level)\nMI (nats)", fontsize=9)
 handles = [Line2D([], [], color=plotting.TRUE_MI_COLOR, lw=1.0, label="true MI"),
            Line2D([], [], color="grey", lw=0.9, alpha=0.6, label="estimate at each step"),
-           Line2D([], [], color="grey", lw=1.6, label=f"EMA of the estimate (span {span})")]
+           Line2D([], [], color="grey", lw=1.6, label=f"EMA of the estimate (span {span} steps, at most a level)")]
 handles += [Line2D([], [], color=plotting.estimator_color(k), lw=2.5, label=plotting.estimator_name(k))
             for k in ORDER if len(panels[plotting.split_key(k)[0]]) > 1]
 handles += plotting.clipped_legend_handles()
 handles.append(Line2D([], [], marker="X", color="grey", markeredgecolor="black", markersize=8, linestyle="none",
                       label="run diverged (step in the table below)"))
+fig.supxlabel("position on the staircase in MI levels (training step / that row's steps per level)", fontsize=9)
 fig.legend(handles=handles, loc="upper center", ncol=4, fontsize=8.5, frameon=False, bbox_to_anchor=(0.5, 1.0))
 fig.tight_layout(rect=(0, 0, 1, 1 - 0.75 / fig.get_figheight()))
 plt.show()
@@ -134,14 +152,17 @@ plt.show()
 # of a level shows `diverged at step N` in that level and the ones after it, not a number.
 
 # %% tags=["remove_cell"]
-tail = max(1, spl // 4)
 rows = []
 for label in ORDER:
     for critic in critics:
         for dataset in datasets:
-            for seed in cube.seed.values:
-                est = est_all.sel(bound=label, critic=critic, dataset=dataset, seed=seed).values
-                n_div = int(diverged.sel(bound=label, critic=critic, dataset=dataset, seed=seed))
+            if (critic, dataset) not in RUNS or label not in RUNS[(critic, dataset)][0].bound.values:
+                continue
+            runs, spl, div = RUNS[(critic, dataset)]
+            tail = max(1, spl // 4)  # each part's own schedule
+            for seed in runs.seed.values:
+                est = runs.estimate.sel(bound=label, seed=seed).values
+                n_div = int(div.sel(bound=label, seed=seed))
                 if np.isnan(est).all() and n_div < 0:
                     continue  # no such run in this cube
                 for li, lv in enumerate(levels):
@@ -152,8 +173,7 @@ for label in ORDER:
                                  "level": lv, "mean": np.nan if gone else float(np.mean(window)),
                                  "std": np.nan if gone else float(np.std(window)),
                                  "diverged_step": n_div if gone else -1,
-                                 "overflow": int(cube.overflow_steps.sel(bound=label, critic=critic, dataset=dataset,
-                                                                         seed=seed))})
+                                 "overflow": int(runs.overflow_steps.sel(bound=label, seed=seed))})
 stats = pd.DataFrame(rows)
 
 
@@ -207,7 +227,7 @@ display(Markdown(
 #
 # The quantities the Fig. 2 verdicts compare, from the table they read (`vbmi.claims.fig2.levels_table`):
 # per run and MI level, the mean and the standard deviation of the estimate over the level's last
-# quarter. A run is *excluded* at a level when it diverged by the end of that level or its estimate there
+# quarter (of that run's own schedule: joint critics may have fewer steps per level). A run is *excluded* at a level when it diverged by the end of that level or its estimate there
 # is non-finite or beyond 100 nats: the verdicts count it as infinitely wrong; the cells below summarise
 # the rest and say how many (run, level) pairs were excluded.
 
@@ -252,7 +272,9 @@ display(Markdown(f"I_NCE's estimates at {top:g} nats are in the first table on t
 #   critics are less converged: every estimate sits lower than in the paper's Fig. 2, most of all at
 #   high MI and for the joint critic and the cubic task; a verdict at the top of the page drawn at this
 #   scale should be re-checked at paper scale (`--configfile workflow/scales/paper.yaml`) before it is
-#   read as a disagreement with the paper.
+#   read as a disagreement with the paper. Below paper scale joint critics may also get fewer steps per
+#   level than separable ones (`training.joint_steps_per_level`, stated above the figure): a joint vs
+#   separable comparison then also compares training lengths.
 # * **Cubic task scale.** The caption draws `W_ij ~ N(0, 1)`; then `(W y)^3` reaches |y| ~ 3,000 and
 #   every exp-based bound overflows at the first step. We use `W_ij ~ N(0, 1/d)` (config
 #   `training.cubic_weight_std`), which keeps a random full-rank mixing and the same MI.

@@ -169,6 +169,47 @@ def test_fig2_parts_are_combined():
     assert set(whole.values()) == {HOLDS}
 
 
+def _split_schedules(spec=None, *, separable_spl=40, joint_spl=24):
+    """Fig. 2 parts as the workflow writes them when joint critics train on their own schedule."""
+    sep, joint = fig2_cube(spec, spl=separable_spl), fig2_cube(spec, spl=joint_spl)
+    return [cube.sel(critic=[c], dataset=[d]) for c, cube in (("separable", sep), ("joint", joint))
+            for d in ("gaussian", "cubic")]
+
+
+def test_fig2_parts_with_different_schedules_are_read_each_with_its_own():
+    from vbmi.claims import load_cubes
+    from vbmi.claims.fig2 import levels_table
+
+    parts = _split_schedules()
+    loaded = load_cubes({"fig2": parts})["fig2"]
+    assert isinstance(loaded, list) and len(loaded) == 4  # not combined: the step axes differ
+    table = levels_table(loaded)
+    assert sorted(set(table.steps_per_level)) == [24, 40]
+    # Each run's level means are exactly level + bias: every part's windows sit at its own level ends.
+    ref = levels_table(fig2_cube()).set_index(["bound", "critic", "dataset", "seed", "level"])
+    got = table.set_index(["bound", "critic", "dataset", "seed", "level"]).loc[ref.index]
+    np.testing.assert_allclose(got["mean"], ref["mean"])
+    np.testing.assert_allclose(got["std"], ref["std"], rtol=0.1)  # ddof=1 over 6 or 10 tail steps
+    results = evaluate_claims({"fig2": parts}, sections=["training"])
+    assert {r.verdict for r in results} == {HOLDS}, [r.reason for r in results if r.verdict != HOLDS]
+
+
+@pytest.mark.parametrize("claim_id", ["fig2_joint_beats_separable_nwj_js", "fig2_ialpha_best_on_cubic"])
+def test_fig2_parts_with_different_schedules_can_fail(claim_id):
+    results = evaluate_claims({"fig2": _split_schedules(FIG2_FAILING[claim_id])}, sections=["training"])
+    assert {r.id: r.verdict for r in results}[claim_id] == FAILS
+
+
+def test_fig2_untested_names_the_parts_trained_too_short():
+    parts = _split_schedules(joint_spl=3)
+    result = run("fig2_joint_beats_separable_nwj_js", parts)
+    assert result.verdict == UNTESTED
+    assert "trained 3 steps" in result.reason and "joint/gaussian" in result.reason
+    assert "separable/" not in result.reason
+    assert result.evidence["steps_per_level"] == {"separable/gaussian": 40, "separable/cubic": 40,
+                                                  "joint/gaussian": 3, "joint/cubic": 3}
+
+
 # ---- sweep cube (Table 3, Figs. 6-7) ----------------------------------------------------------------
 def sweep_rows():
     """(bound, alpha, critic, dataset) -> (bias(level), spread)."""

@@ -53,7 +53,8 @@ def _parameters_cell(notebook_path: pathlib.Path) -> str:
 # Text each notebook must show on its fixture cubes (in an output, where a reader sees it).
 EXPECTED_OUTPUT: dict[str, list[str]] = {
     # the fixture's diverged run is a status, not a number; its exploded run is not disguised by rounding
-    "fig2_training": ["diverged at step 7", "-3.40e+07"],
+    # ... and joint critics' own schedule is stated (the fixture's parts have 4 and 3 steps per level)
+    "fig2_training": ["diverged at step 7", "-3.40e+07", "separable: 4 steps per level, joint: 3 steps per level"],
     # learning rates in scientific notation; cells whose every run diverged say so
     "table3_sweep": ["lr 1e-3", "runs diverged, first at step 10"],
     "performance": ["E = 8", "E = 64", "vbmi >= 1.0x the plain loop"],  # each engine target, met or missed

@@ -1,6 +1,8 @@
 """Small but real training/sweep cubes for the report notebooks (fig2_training, table3_sweep,
 fig6_fig7): the same code path as the workflow scripts (train_ensemble -> result_to_dataset -> write_cube),
-with tiny critics and a few steps per level, so every bound, critic, dataset and report cell is exercised."""
+with tiny critics and a few steps per level, so every bound, critic, dataset and report cell is exercised.
+Joint critics train on their own, shorter schedule (``joint_steps_per_level``, as the workflow's Fig. 2
+jobs do), so the Fig. 2 parts have different step axes."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import pathlib
 
 import xarray as xr
 
+from vbmi.experiments.plan import fig2_part_config
 from vbmi.experiments.sweep import fig2_dataset, fig2_parts, level_summary, sweep_parts, sweep_specs
 from vbmi.experiments.training import result_to_dataset, train_ensemble
 from vbmi.results import write_cube
@@ -15,7 +18,7 @@ from vbmi.results import write_cube
 BOUNDS = [{"bound": b} for b in ("nwj", "tuba", "dv", "mine", "js", "nce", "smile")] + [
     {"bound": "interpolated", "alpha": a} for a in (0.01, 0.5, 0.99)
 ]
-TRAINING = dict(steps_per_level=4, levels=[2.0, 4.0, 6.0, 8.0, 10.0], bounds=BOUNDS, critics=["separable", "joint"],
+TRAINING = dict(steps_per_level=4, joint_steps_per_level=3, levels=[2.0, 4.0, 6.0, 8.0, 10.0], bounds=BOUNDS, critics=["separable", "joint"],
                 datasets=["gaussian", "cubic"], seeds=1, batch_size=8, hidden=8, layers=1, embed_dim=4,
                 activation="relu", lr=1e-3, smile_tau=5.0, cubic_weight_std=20**-0.5, cubic_seed=0, data_block=4,
                 checkpoint_every_s=120, ema_span=3)
@@ -40,7 +43,7 @@ def _train(specs, cfg):
 def fig2_cubes(tmp_dir: pathlib.Path) -> list[str]:
     paths = []
     for part, specs in fig2_parts(TRAINING, 0).items():
-        ds = fig2_dataset(result_to_dataset(_train(specs, TRAINING), extra_attrs={"ema_span": TRAINING["ema_span"]}))
+        ds = fig2_dataset(result_to_dataset(_train(specs, fig2_part_config(TRAINING, part)), extra_attrs={"ema_span": TRAINING["ema_span"]}))
         paths.append(str(write_cube(ds, tmp_dir / f"fig2_{part}.nc", kind="training", config=CONFIG, scale="tiny",
                                     device="cpu")))
     return paths

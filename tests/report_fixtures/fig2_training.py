@@ -2,7 +2,9 @@
 
 Two runs are edited after training so that the page's two ways of showing a broken run are exercised:
 one run's estimate explodes to -3.4e7 nats (leaves the plotted range: marked at the edge) and one run
-diverged at step 7 (NaN from there on, ``diverged_step = 7``: tables say "diverged at step 7").
+diverged at step 7 (NaN from there on, ``diverged_step = 7``: tables say "diverged at step 7"). Both are
+in the first part (separable critic, 4 steps per level); the joint parts train 3 steps per level, so the
+page must read every part with its own schedule.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ DIVERGED_STEP = 7
 def build(tmp_dir: pathlib.Path) -> dict[str, str | list[str]]:
     paths = fig2_cubes(tmp_dir)
     ds = read_cube(paths[0], kind="training").load()
+    assert ds.critic.values.tolist() == ["separable"] and ds.attrs["steps_per_level"] == 4
     where = dict(critic=ds.critic.values[0], dataset=ds.dataset.values[0], seed=ds.seed.values[0])
     est = ds.estimate.copy()
     est.loc[dict(bound="js", **where, step=ds.step.values[8:])] = -3.4e7  # exploded, never flagged

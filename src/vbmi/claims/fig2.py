@@ -22,9 +22,26 @@ SECTION = "training"
 PAPER_BOUNDS = ("nwj", "tuba", "dv", "mine", "js", "nce", "interpolated")  # SMILE is not in the paper
 
 
+def parts(cube) -> list:
+    """The Fig. 2 cube as a list of datasets that each have one schedule: ``cube`` itself, or the part
+    datasets :func:`vbmi.claims.load_cubes` keeps apart when their ``steps_per_level`` differ."""
+    return [cube] if not isinstance(cube, (list, tuple)) else list(cube)
+
+
+def _part_name(ds) -> str:
+    return " + ".join(f"{c}/{d}" for c in ds.critic.values for d in ds.dataset.values)
+
+
 def levels_table(cube) -> pd.DataFrame:
     """One row per run and MI level: ``mean``, ``std`` over the level's last quarter, ``excluded``, and
-    ``err`` = |mean - level| / ``sd`` = std, both ``inf`` for an excluded run."""
+    ``err`` = |mean - level| / ``sd`` = std, both ``inf`` for an excluded run. ``cube`` is one dataset
+    or a list of part datasets (each read with its own ``steps_per_level``; the rows of all parts are
+    concatenated, with ``steps_per_level`` and ``tail`` columns; ``attrs["tail"]`` is the shortest)."""
+    if isinstance(cube, (list, tuple)):
+        tables = [levels_table(p) for p in cube]
+        df = pd.concat(tables, ignore_index=True)
+        df.attrs["tail"] = min(t.attrs["tail"] for t in tables)
+        return df
     spl = int(cube.attrs["steps_per_level"])
     levels = np.asarray(cube.attrs["levels"], dtype=np.float64)
     tail = max(1, spl // 4)
@@ -47,11 +64,14 @@ def levels_table(cube) -> pd.DataFrame:
     df = pd.DataFrame(rows)
     df["err"] = np.where(df.excluded, np.inf, (df["mean"] - df["level"]).abs())
     df["sd"] = np.where(df.excluded, np.inf, df["std"])
+    df["steps_per_level"] = spl
+    df["tail"] = tail
     df.attrs["tail"] = tail
     return df
 
 
 def _batch_size(cube) -> int:
+    cube = parts(cube)[0]
     if "batch_size" in cube.attrs:
         return int(cube.attrs["batch_size"])
     return int(json.loads(cube.attrs["config_json"])["training"]["batch_size"])
@@ -81,9 +101,18 @@ def _n_excluded(df: pd.DataFrame, **sel) -> int:
 
 def _prepare(cube, need_bounds=(), need_datasets=(), need_critics=()):
     """(table, None) or (None, untested outcome)."""
-    reason = untrained(int(cube.attrs["steps_per_level"]))
-    if reason:
-        return None, (UNTESTED, {"steps_per_level": int(cube.attrs["steps_per_level"])}, reason)
+    spl = {_part_name(p): int(p.attrs["steps_per_level"]) for p in parts(cube)}
+    short = {name: n for name, n in spl.items() if untrained(n)}
+    if short:
+        fewest = min(short.values())
+        reason = untrained(fewest)
+        if len(set(spl.values())) > 1:  # parts on different schedules: say which are too short
+            others = [f"{name} {n}" for name, n in short.items() if n != fewest]
+            reason = (", ".join(name for name, n in short.items() if n == fewest) + ": " + reason
+                      + (f"; also too few steps per level: {', '.join(others)}" if others else ""))
+        ev = ({"steps_per_level": next(iter(spl.values()))} if len(spl) == 1
+              else {"steps_per_level": spl, "too_short": sorted(short)})
+        return None, (UNTESTED, ev, reason)
     df = levels_table(cube)
     for what, need, have in (("bound", need_bounds, set(df.name)), ("dataset", need_datasets, set(df.dataset)),
                              ("critic", need_critics, set(df.critic))):
