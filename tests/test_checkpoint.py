@@ -6,17 +6,13 @@ import dataclasses
 import os
 import pathlib
 import stat
-import subprocess
-import sys
-import textwrap
 
 import numpy as np
 import pytest
 import torch
 
+from _no_torch import run_without_torch
 from vbmi.train import checkpoint as ck
-
-SRC = pathlib.Path(__file__).resolve().parents[1] / "src"
 
 
 def _mode(path: pathlib.Path) -> int:
@@ -132,22 +128,14 @@ def test_removed_on_success_keeps_the_checkpoint_when_the_block_fails(tmp_path):
 
 
 def test_checkpoint_module_imports_without_torch():
-    code = textwrap.dedent(f"""
-        import sys
-        class _Block:
-            def find_spec(self, name, path=None, target=None):
-                if name == "torch" or name.startswith("torch."):
-                    raise ImportError("torch made unimportable")
-        sys.meta_path.insert(0, _Block())
-        sys.path.insert(0, {str(SRC)!r})
-        from vbmi.train import checkpoint
-        checkpoint.atomic_write(sys.argv[1], lambda tmp: tmp.write_text("ok"))
-        print(checkpoint.fingerprint(a=1, include_code=False))
-        assert "torch" not in sys.modules
-    """)
     target = pathlib.Path(os.environ.get("TMPDIR", "/tmp")) / f"vbmi_ck_{os.getpid()}.txt"
     try:
-        out = subprocess.run([sys.executable, "-c", code, str(target)], capture_output=True, text=True)
+        out = run_without_torch("""
+            from vbmi.train import checkpoint
+            checkpoint.atomic_write(sys.argv[1], lambda tmp: tmp.write_text("ok"))
+            print(checkpoint.fingerprint(a=1, include_code=False))
+            assert "torch" not in sys.modules
+        """, str(target))
         assert out.returncode == 0, out.stderr
         assert target.read_text() == "ok"
     finally:

@@ -1,28 +1,14 @@
 """Run planning is torch-free (the Snakefile imports it to build the DAG) and agrees with the registry."""
 
-import os
-import pathlib
-import subprocess
-import sys
-import textwrap
-
 import pytest
 
 from vbmi.bounds import BOUNDS
+from _no_torch import run_without_torch
 from vbmi.experiments.plan import TRAINABLE_BOUNDS, RunSpec, fig2_parts
-
-SRC = pathlib.Path(__file__).resolve().parents[2] / "src"
 
 
 def test_plan_imports_without_torch():
-    code = textwrap.dedent(f"""
-        import sys
-        class _Block:
-            def find_spec(self, name, path=None, target=None):
-                if name == "torch" or name.startswith("torch."):
-                    raise ImportError("torch made unimportable")
-        sys.meta_path.insert(0, _Block())
-        sys.path.insert(0, {str(SRC)!r})
+    out = run_without_torch("""
         from vbmi.experiments.plan import RunSpec, fig2_parts, fig2_specs, sweep_parts, sweep_specs
         from vbmi.experiments import plan
         RunSpec(bound="interpolated", alpha=0.5)
@@ -32,8 +18,6 @@ def test_plan_imports_without_torch():
         except ImportError as e:
             print("blocked:", e)
     """)
-    env = dict(os.environ, PYTHONPATH="")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert out.returncode == 0, out.stderr
     assert "blocked: torch made unimportable" in out.stdout  # the blocker works: the check could fail
 
