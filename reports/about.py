@@ -39,7 +39,8 @@ other_inputs = [path for path in cube_paths if not str(path).endswith(".nc")]
 # %% tags=["remove_input"]
 scale_note = {
     "tiny": "**tiny** scale: a smoke test of every code path; the numbers are not meaningful.",
-    "default": "**default** scale: every figure and table with reduced steps, seeds and grids (about 30 CPU minutes).",
+    "default": ("**default** scale: every figure and table, one seed; Fig. 2's separable critics at the "
+                "notebook's full schedule, everything else reduced (each job's measured time: the performance page)."),
     "paper": "**paper** scale: the paper's steps, batch sizes, grids and seeds.",
 }.get(info.attrs["scale"], f"**{info.attrs['scale']}** scale (see workflow/scales/).")
 display(Markdown(f"This report was produced at the {scale_note}"))
