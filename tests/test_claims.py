@@ -272,11 +272,31 @@ SWEEP_FAILING = {
     "table3_ialpha_best_cubic": _sweep_modified({("js", None, "separable", "cubic"): (lambda lv: 0.1, 0.6)}),
     "table3_eq14_known_conditional_accurate": _sweep_modified(
         {("nwj_reparam", None, "known", "gaussian"): (lambda lv: -2.0, 0.1)}),
-    "fig6_ialpha_interpolates_nce_nwj": _sweep_modified({("nwj", None, "any", "gaussian"): (lambda lv: -0.4, 0.01)}),
+    "fig6_ialpha_interpolates_nce_nwj": _sweep_modified({("interpolated", None, "any", "gaussian"): (lambda lv: -0.5, 2.0)}),
     "fig6_js_competitive_high_rates": _sweep_modified({("js", None, "any", "gaussian"): (lambda lv: -0.1, 0.01)}),
     "fig7_ialpha_beats_linear_product": _sweep_modified(
         {("interpolated_product", None, "any", "gaussian"): (lambda lv: -0.9, 0.01)}),
 }
+
+
+def test_fig6_counts_only_levels_where_nce_and_nwj_trade_off():
+    """NWJ less variable than NCE everywhere: there is no trade-off for I_alpha to interpolate."""
+    result = run("fig6_ialpha_interpolates_nce_nwj",
+                 sweep_cube(_sweep_modified({("nwj", None, "any", "gaussian"): (lambda lv: -0.4, 0.01)})))
+    assert result.verdict == UNTESTED and "no trade-off" in result.reason
+    held = run("fig6_ialpha_interpolates_nce_nwj", sweep_cube())  # at 2 nats NWJ is the more biased one
+    assert held.verdict == HOLDS and "at 6, 10 nats" in held.reason and "at 2 nats NCE is not" in held.reason
+
+
+def test_fig7_ties_within_noise_are_not_losses_but_a_win_is_needed():
+    tie = {("interpolated_linear", None, "any", "gaussian"): (lambda lv: -0.5, 0.2),
+           ("interpolated_product", None, "any", "gaussian"): (lambda lv: -0.49, 0.21)}
+    result = run("fig7_ialpha_beats_linear_product", sweep_cube(_sweep_modified(tie)))
+    assert result.verdict == FAILS and "never better" in result.reason
+    slightly = {("interpolated_product", None, "any", "gaussian"): (lambda lv: -0.49, 0.21)}
+    assert run("fig7_ialpha_beats_linear_product", sweep_cube(_sweep_modified(slightly))).verdict == FAILS
+    noisy_win = {("interpolated_product", None, "any", "gaussian"): (lambda lv: -0.49 if lv < 5 else -0.9, 0.21)}
+    assert run("fig7_ialpha_beats_linear_product", sweep_cube(_sweep_modified(noisy_win))).verdict == HOLDS
 
 
 def test_every_sweep_claim_has_a_failing_case():

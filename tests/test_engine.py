@@ -27,15 +27,15 @@ def _quadratic_task(e: int, seed: int = 0):
 
 @pytest.mark.parametrize("lrs", [[5e-2] * 3, [1e-2, 5e-2, 1e-1]])
 def test_stacked_members_equal_lone_torch_adam_runs(lrs):
-    """Bit for bit with one learning rate (torch's scalar update); per-member rates scale the moment
-    first (``m * lr``), which may round the last bit differently."""
-    tol = 0.0 if len(set(lrs)) == 1 else 1e-6
+    """Equal to lone runs of torch's fused Adam up to the last bit: the fused kernel's vectorised body and
+    its scalar tail round differently, so an element's path depends on where it sits in the tensor."""
+    tol = 1e-6
     w, _, _, step_fn = _quadratic_task(3)
     eng = Engine([w], members=3, lr=lrs, record_steps=20)
     eng.run(step_fn, stop=20)
     for m, lr in enumerate(lrs):
         wl = torch.zeros(4, requires_grad=True)
-        opt = torch.optim.Adam([wl], lr=lr, foreach=False)
+        opt = torch.optim.Adam([wl], lr=lr, fused=True)
         lone = Engine([], members=1, optimizer=opt, record_steps=20)
         gen = torch.Generator().manual_seed(1)
 

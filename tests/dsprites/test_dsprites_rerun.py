@@ -11,6 +11,7 @@ import torch
 import yaml
 
 from _pipeline import DEFAULT_CONFIG, TINY_CONFIG, run_snakemake
+from vbmi.dsprites import train as T
 
 pytestmark = pytest.mark.slow  # three small snakemake runs, ~1 minute
 
@@ -28,7 +29,7 @@ def _train(workdir: pathlib.Path, layer: pathlib.Path, *extra: str) -> tuple[str
     assert proc.returncode == 0, proc.stdout[-3000:]
     log = (workdir / "results" / "logs" / "dsprites" / "train_seed0.log").read_text()
     blob = torch.load(workdir / model, weights_only=True)
-    return log, {"fingerprint": blob["fingerprint"], **blob["state"]}
+    return log, {"fingerprint": blob["fingerprint"], **T.load_checkpoint(workdir / model)}
 
 
 def test_data_change_and_forcerun_retrain(tmp_path: pathlib.Path) -> None:

@@ -37,7 +37,10 @@ def test_resume_equals_uninterrupted(ds, tmp_path):
     first = T.train(ds, CFG, device="cpu", checkpoint=ckpt, stop_at=3, progress=False)
     assert first.step == 3 and ckpt.is_file()
     st = torch.load(ckpt, weights_only=True)  # loads without unpickling code
-    assert st["state"]["step"] == 3
+    assert st["state"]["engine"]["step"] == 3  # the engine's layout: its state, ours under "extra"
+    flat = T.load_checkpoint(ckpt)  # what evaluation reads: the flat layout of older files
+    assert flat["step"] == 3 and flat["diverged_step"] == -1 and len(flat["history"]["step"]) == 1
+    assert {"encoder", "log_q", "opt", "lam", "config", "seconds", "device"} <= set(flat)
     resumed = T.train(ds, CFG, device="cpu", checkpoint=ckpt, progress=False)
     assert resumed.step == full.step == 6
     for a, b in zip(_params(full), _params(resumed)):

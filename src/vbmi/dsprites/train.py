@@ -1,40 +1,56 @@
 """Checkpointed training of the dSprites encoder on the Lagrangian of Eq. 15 (see :mod:`.objective`).
 
+The loop is the shared :class:`vbmi.train.Engine` (one member, ``torch.optim.Adam``): the step function
+draws the minibatch and returns minus the Lagrangian, the engine steps the optimiser, and a hook does
+the dual (Lagrange multiplier) update and accumulates the logged history.
+
 Everything random is drawn from two explicit generators seeded from ``TrainConfig.seed``: one on the CPU
 for the minibatch indices and the initial weights, one on the training device for the reparameterisation
-and pixel noise. A checkpoint holds the step, both networks, Adam's state, the multipliers, both
-generators' states, the logged history and the running sums of the current log interval, so a run
-resumed from any checkpoint continues bit for bit as the uninterrupted run would (on the same device).
-Checkpoints are written atomically every ``checkpoint_every_s`` seconds and at the end, and read with
-``torch.load(weights_only=True)`` (no pickled code). Each carries a fingerprint of the training config
-and of the data's content (:meth:`DSprites.fingerprint`: grid index and pixels); one resume policy: a
-checkpoint that does not read or does not match is named in a warning and training starts from step 0
-(:mod:`vbmi.train.checkpoint` does the saving, loading and fingerprinting). The library never sets
-thread counts: the caller does (on a loaded 2-core machine two torch threads ran up to 12x slower than
-one).
+and pixel noise. A checkpoint holds the engine's state (step, Adam's state, divergence) and ours (both
+networks, the multipliers, both generators' states, the logged history and the running sums of the
+current log interval), so a run resumed from any checkpoint continues bit for bit as the uninterrupted
+run would (on the same device). Checkpoints are written atomically every ``checkpoint_every_s`` seconds
+and at the end, and read with ``torch.load(weights_only=True)`` (no pickled code). Each carries a
+fingerprint of the training config and of the data's content (:meth:`DSprites.fingerprint`: grid index
+and pixels); one resume policy: a checkpoint that does not read or does not match is named in a warning
+and training starts from step 0 (:mod:`vbmi.train.checkpoint` does the saving, loading and
+fingerprinting). A non-finite Lagrangian freezes the run at that step (the engine applies no update) and
+ends it with a :class:`TrainingDiverged` warning. The library never sets thread counts: the caller does
+(on a loaded 2-core machine two torch threads ran up to 12x slower than one).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from ..train import checkpoint as ckpt_io
+from ..train.engine import Checkpointing, Engine
 from ..utils import make_generator, resolve_device
 from .data import DSprites
 from .model import ConvEncoder, EncoderConfig, LogQ
 from .objective import ObjectiveConfig, dual_update, lagrangian, tc_weight, terms
 
-__all__ = ["TrainConfig", "TrainResult", "LOGGED", "train", "load_checkpoint", "config_from_dict", "fingerprint"]
+__all__ = [
+    "TrainConfig",
+    "TrainResult",
+    "TrainingDiverged",
+    "LOGGED",
+    "train",
+    "load_checkpoint",
+    "config_from_dict",
+    "fingerprint",
+]
 
 LOGGED: tuple[str, ...] = ("ijs", "tnce", "loo_sum", "tc", "smooth", "lambda_tc", "lambda_smooth", "tc_weight", "loss")
 
@@ -73,6 +89,10 @@ class TrainResult:
     device: str
 
 
+class TrainingDiverged(RuntimeWarning):
+    """Training stopped early because the Lagrangian was not finite; the message names the step."""
+
+
 def _new_state(cfg: TrainConfig, device: torch.device):
     g_init = make_generator(cfg.seed)  # CPU: weights, then minibatch indices
     encoder = ConvEncoder(cfg.encoder).reset_parameters(g_init).to(device)
@@ -86,15 +106,103 @@ def _new_state(cfg: TrainConfig, device: torch.device):
 def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     """The saved training state of a checkpoint or final model file, read safely (``weights_only=True``)
     onto the CPU, whatever its fingerprint (evaluation reads the final model; resuming goes through
-    :func:`vbmi.train.checkpoint.load`, which checks it)."""
+    :meth:`vbmi.train.Engine.resume`, which checks it).
+
+    One flat dict: ``step``, ``encoder``, ``log_q``, ``opt``, ``lam``, ``acc``, ``g_data``, ``g_noise``,
+    ``history``, ``config``, ``seconds``, ``device`` and ``diverged_step`` (-1 unless training diverged).
+    Files the engine wrote keep the caller's state under ``extra`` and the step and optimiser under
+    ``engine``; they are flattened here so every reader sees the layout older files have.
+    """
     blob = torch.load(path, map_location="cpu", weights_only=True)
-    return blob["state"] if isinstance(blob, dict) and "state" in blob and "format" in blob else blob
+    st = blob["state"] if isinstance(blob, dict) and "state" in blob and "format" in blob else blob
+    if isinstance(st, dict) and "engine" in st and "extra" in st:
+        eng = st["engine"]
+        return {**st["extra"], "step": int(eng["step"]), "opt": eng["optimizer"],
+                "diverged_step": int(eng["diverged_step"][0])}
+    return st
 
 
 def fingerprint(cfg: TrainConfig, data_fingerprint: str) -> str:
     """What a checkpoint must match to be resumed: the training config, the data's content hash
     (:meth:`DSprites.fingerprint`) and the code version (:func:`vbmi.train.checkpoint.fingerprint`)."""
     return ckpt_io.fingerprint(config=cfg.to_dict(), data=data_fingerprint)
+
+
+class _Lagrangian:
+    """The caller's side of the engine for one run: the step function (batch, terms, objective), the hook
+    that does the dual update and accumulates the log, and the state a checkpoint keeps beside the engine's.
+
+    ``step_fn`` hands the step's terms to the hook through ``_pending``: the hook must see the terms of the
+    batch the optimiser just stepped on, as the dual update of Eq. 15 uses the same minibatch estimates.
+    """
+
+    def __init__(self, ds: DSprites, cfg: TrainConfig, dev: torch.device) -> None:
+        self.ds, self.cfg, self.dev = ds, cfg, dev
+        self.encoder, self.log_q, self.opt, self.g_data, self.g_noise, self.lam = _new_state(cfg, dev)
+        self.history: dict[str, list[float]] = {k: [] for k in ("step", *LOGGED)}
+        self.acc = torch.zeros(len(LOGGED), dtype=torch.float64)
+        self.seconds_before, self.t0 = 0.0, time.monotonic()
+        self._pending: tuple[dict[str, torch.Tensor], float] | None = None
+
+    def step_fn(self, step: int) -> torch.Tensor:
+        """Draw a batch, evaluate the terms; the objective to maximise is minus the Lagrangian, ``[1]``."""
+        cfg = self.cfg
+        rows = torch.randint(len(self.ds), (cfg.batch_size,), generator=self.g_data).numpy()
+        x = torch.from_numpy(self.ds.images(rows)).to(device=self.dev, dtype=torch.float32)[:, None]  # [K,1,64,64]
+        t = terms(self.encoder, self.log_q, x, self.g_noise, noise_var=cfg.objective.noise_var,
+                  tc_lower=cfg.objective.tc_lower)
+        w = tc_weight(step, cfg.objective)
+        self._pending = (t, w)
+        return -lagrangian(t, self.lam.to(self.dev, torch.float32), w, cfg.objective).reshape(1)
+
+    def after_step(self, engine: Engine, step: int, value: torch.Tensor) -> bool:
+        """Dual update and log accumulation; nothing on a step the engine froze (its terms are not finite
+        and would turn the multipliers and the log into NaN: the run keeps the state before that step)."""
+        t, w = self._pending
+        self._pending = None
+        loss = -value.item()
+        if not math.isfinite(loss):
+            return True  # the engine has frozen the member; end here (it checks 'all_frozen' on the CPU only)
+        cfg = self.cfg
+        self.lam = dual_update(self.lam, {k: v.detach().double().cpu() for k, v in t.items()}, w, cfg.objective)
+        vals = torch.stack([t["ijs"].detach(), t["tnce"], t["loo_sum"].detach(), t["tc"].detach(),
+                            t["smooth"].detach()]).double().cpu()
+        self.acc += torch.cat([vals, self.lam, torch.tensor([w, loss], dtype=torch.float64)])
+        done = step + 1
+        if done % cfg.log_every == 0 or done == cfg.steps:
+            k = (done - 1) % cfg.log_every + 1
+            self.history["step"].append(float(done))
+            for name, v in zip(LOGGED, (self.acc / k).tolist()):
+                self.history[name].append(v)
+            self.acc = torch.zeros_like(self.acc)
+        return False
+
+    def seconds(self) -> float:
+        return self.seconds_before + time.monotonic() - self.t0
+
+    def state(self) -> dict[str, Any]:
+        """Everything but the engine's part (step, optimiser, divergence), for the checkpoint's ``extra``."""
+        return {
+            "encoder": self.encoder.state_dict(),
+            "log_q": self.log_q.state_dict(),
+            "lam": self.lam,
+            "acc": self.acc,
+            "g_data": self.g_data.get_state(),
+            "g_noise": self.g_noise.get_state(),
+            "history": {k: torch.tensor(v, dtype=torch.float64) for k, v in self.history.items()},
+            "config": json.dumps(self.cfg.to_dict(), sort_keys=True),
+            "seconds": self.seconds(),
+            "device": str(self.dev),
+        }
+
+    def load(self, st: dict[str, Any]) -> None:
+        self.encoder.load_state_dict(st["encoder"])
+        self.log_q.load_state_dict(st["log_q"])
+        self.lam, self.acc = st["lam"], st["acc"]
+        self.g_data.set_state(st["g_data"])
+        self.g_noise.set_state(st["g_noise"])
+        self.history = {k: v.tolist() for k, v in st["history"].items()}
+        self.seconds_before = float(st["seconds"])
 
 
 def train(
@@ -111,90 +219,37 @@ def train(
     ``stop_at`` ends the run early after that step, with a checkpoint, as an interruption would (tests).
     The checkpoint's fingerprint covers ``cfg`` and the content of ``ds`` (:meth:`DSprites.fingerprint`);
     a checkpoint that does not match, or does not read, is reported with a warning naming it and training
-    starts from step 0 (:func:`vbmi.train.checkpoint.load`). The caller deletes the checkpoint once the final model
-    is safely written (workflow/scripts/dsprites_train.py), so a forced rerun trains again.
+    starts from step 0 (:meth:`vbmi.train.Engine.resume`). The caller deletes the checkpoint once the final
+    model is safely written (workflow/scripts/dsprites_train.py), so a forced rerun trains again.
+
+    A non-finite Lagrangian ends training at that step with a :class:`TrainingDiverged` warning naming it;
+    the result (and the checkpoint) keep the weights, multipliers and log of the steps before it.
     """
     dev = resolve_device(device)
-    encoder, log_q, opt, g_data, g_noise, lam = _new_state(cfg, dev)
-    history: dict[str, list[float]] = {k: [] for k in ("step", *LOGGED)}
-    acc = torch.zeros(len(LOGGED), dtype=torch.float64)
-    step, elapsed_before = 0, 0.0
-    ckpt = Path(checkpoint) if checkpoint is not None else None
-    fp = fingerprint(cfg, ds.fingerprint()) if ckpt is not None else ""
-    st = ckpt_io.load(ckpt, fp)  # None: step 0 (with a warning naming the file if it did not match or read)
-    if st is not None:
-        encoder.load_state_dict(st["encoder"])
-        log_q.load_state_dict(st["log_q"])
-        opt.load_state_dict(st["opt"])
-        lam, acc, step = st["lam"], st["acc"], int(st["step"])
-        g_data.set_state(st["g_data"])
-        g_noise.set_state(st["g_noise"])
-        history = {k: v.tolist() for k, v in st["history"].items()}
-        elapsed_before = float(st["seconds"])
-
-    def state() -> dict[str, Any]:
-        return {
-            "step": step,
-            "encoder": encoder.state_dict(),
-            "log_q": log_q.state_dict(),
-            "opt": opt.state_dict(),
-            "lam": lam,
-            "acc": acc,
-            "g_data": g_data.get_state(),
-            "g_noise": g_noise.get_state(),
-            "history": {k: torch.tensor(v, dtype=torch.float64) for k, v in history.items()},
-            "config": json.dumps(cfg.to_dict(), sort_keys=True),
-            "seconds": elapsed_before + time.monotonic() - t0,
-            "device": str(dev),
-        }
-
+    run = _Lagrangian(ds, cfg, dev)
+    engine = Engine([], members=1, optimizer=run.opt, device=dev, hooks=[run.after_step])
+    ck = None
+    if checkpoint is not None:
+        ck = Checkpointing(Path(checkpoint), fingerprint(cfg, ds.fingerprint()), run.state, cfg.checkpoint_every_s)
+        extra = engine.resume(ck)  # None: step 0 (with a warning naming the file if it did not match or read)
+        if extra is not None:
+            run.load(extra)
+    run.t0 = time.monotonic()
+    run.encoder.train()
+    # ``stop_at`` as the end of this run rather than the engine's ``stop_at``: the engine honours that only
+    # with a checkpoint, and only after at least one step; here it stops there with or without one.
     end = cfg.steps if stop_at is None else min(stop_at, cfg.steps)
-    t0 = last_ckpt = time.monotonic()
-    bar = tqdm(
-        total=cfg.steps,
-        initial=step,
-        disable=not progress,
-        unit="step",
-        mininterval=5.0,
-        desc=f"dsprites seed {cfg.seed}",
-    )
-    encoder.train()
-    n = len(ds)
-    while step < end:
-        rows = torch.randint(n, (cfg.batch_size,), generator=g_data).numpy()
-        x = torch.from_numpy(ds.images(rows)).to(device=dev, dtype=torch.float32)[:, None]  # [K, 1, 64, 64]
-        t = terms(encoder, log_q, x, g_noise, noise_var=cfg.objective.noise_var, tc_lower=cfg.objective.tc_lower)
-        w = tc_weight(step, cfg.objective)
-        loss = lagrangian(t, lam.to(dev, torch.float32), w, cfg.objective)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        lam = dual_update(lam, {k: v.detach().double().cpu() for k, v in t.items()}, w, cfg.objective)
-        vals = (
-            torch.stack([t["ijs"].detach(), t["tnce"], t["loo_sum"].detach(), t["tc"].detach(), t["smooth"].detach()])
-            .double()
-            .cpu()
-        )
-        acc += torch.cat([vals, lam, torch.tensor([w, loss.item()], dtype=torch.float64)])
-        step += 1
-        if step % cfg.log_every == 0 or step == cfg.steps:
-            k = (step - 1) % cfg.log_every + 1
-            history["step"].append(float(step))
-            for name, v in zip(LOGGED, (acc / k).tolist()):
-                history[name].append(v)
-            acc = torch.zeros_like(acc)
-            bar.set_postfix(
-                ijs=f"{history['ijs'][-1]:.2f}",
-                tc=f"{history['tc'][-1]:.2f}",
-                smooth=f"{history['smooth'][-1]:.2f}",
-                refresh=False,
-            )
-        bar.update(1)
-        if ckpt is not None and time.monotonic() - last_ckpt > cfg.checkpoint_every_s:
-            ckpt_io.save(ckpt, state(), fp)
-            last_ckpt = time.monotonic()
-    bar.close()
-    if ckpt is not None:
-        ckpt_io.save(ckpt, state(), fp)
-    hist = {k: np.asarray(v, dtype=np.float64) for k, v in history.items()}
-    return TrainResult(encoder, log_q, hist, step, lam, elapsed_before + time.monotonic() - t0, str(dev))
+    # A frozen (diverged) run resumed would diverge again at the same step: it is not stepped.
+    if bool(engine.alive.all()):
+        engine.run(run.step_fn, stop=end, checkpointing=ck, progress=progress, desc=f"dsprites seed {cfg.seed}")
+    if ck is not None:
+        engine.save(ck, engine.step_count)
+    step = engine.step_count
+    if not bool(engine.alive.all()):
+        step = int(engine.diverged_step[0])
+        where = f"; checkpoint {checkpoint}" if checkpoint is not None else ""
+        warnings.warn(f"dSprites training (seed {cfg.seed}) diverged: the Lagrangian of step {step + 1} of "
+                      f"{cfg.steps} is not finite; training stopped with the weights after {step} steps{where}",
+                      TrainingDiverged, stacklevel=2)
+    hist = {k: np.asarray(v, dtype=np.float64) for k, v in run.history.items()}
+    return TrainResult(run.encoder, run.log_q, hist, step, run.lam, run.seconds(), str(dev))
