@@ -285,3 +285,71 @@ def test_gaussian_critic_choices(small):
     assert auto.config["uses_gaussian_critic"] in (True, False) and math.isfinite(auto.value)
     with pytest.raises(ValueError, match="gaussian_critic must be True, False or 'auto'"):
         estimate_mi(*small, gaussian_critic="yes", progress=False)
+
+
+# ------------------------------------------------------------------------------- second-order critic, selection
+@pytest.fixture(scope="module")
+def student5():
+    from vbmi.tasks import get_task
+
+    task = get_task("student-5x5")  # the shared chi-square scale carries 0.30 of its 0.745 nats
+    return (*task.sample(5000, seed=1000), task.mi)
+
+
+def test_square_features_recover_student_t_scale_dependence(student5):
+    x, y, truth = student5
+    sq = estimate_mi(x, y, seed=0, n_perm=0, progress=False)
+    plain = estimate_mi(x, y, seed=0, n_perm=0, features="none", progress=False)
+    assert sq.config["features"] == "square" and sq.config["activation"] == "tanh"
+    assert sq.value >= 0.8 * truth, str(sq)  # the Gaussian critic alone stays near the 0.45 of the scale matrix
+    assert sq.value > plain.value + 0.02, (sq.value, plain.value)
+    assert sq.value <= truth + 3 * sq.stderr  # still a lower bound
+
+
+def test_reduced_rank_gaussian_keeps_top_canonical_correlations():
+    from vbmi._neural import _low_rank, _sqrt_psd
+
+    g = np.random.default_rng(0)
+    z = g.normal(size=(4000, 7))
+    z[:, 4:] += z[:, :3] @ np.diag([1.5, 0.7, 0.2])  # three canonical pairs of distinct strength
+    cov = np.cov(z, rowvar=False)
+    canon = lambda c: np.linalg.svd(_sqrt_psd(c[:4, :4], True) @ c[:4, 4:] @ _sqrt_psd(c[4:, 4:], True),
+                                    compute_uv=False)  # noqa: E731
+    full, two = canon(cov), canon(_low_rank(cov, 4, 2))
+    np.testing.assert_allclose(two[:2], full[:2], rtol=1e-8)
+    assert two[2] < 1e-8 < full[2]
+    np.testing.assert_allclose(_low_rank(cov, 4, 3), cov, atol=1e-10)  # full rank: unchanged
+
+
+def test_selection_never_sees_the_test_split():
+    from vbmi.utils import make_generator
+
+    x, y = sample_gaussian(600, mi=0.5, d=2, generator=11)
+    x, y = x.numpy().astype(np.float64), y.numpy().astype(np.float64)
+    kw = dict(seed=5, max_steps=75, n_perm=0, progress=False)
+    a = estimate_mi(x, y, **kw)
+    test_rows = torch.randperm(600, generator=make_generator(5)).numpy()[:a.n_test]  # the split estimate_mi draws
+    x2, y2 = x.copy(), y.copy()
+    x2[test_rows] = np.random.default_rng(1).normal(size=(a.n_test, 2)) * 50  # other test pairs entirely
+    b = estimate_mi(x2, y2, **kw)
+    assert a.config["shrinkage"] == b.config["shrinkage"] and a.best_step == b.best_step and a.history == b.history
+    sa, sb = a.critic_module.state_dict(), b.critic_module.state_dict()
+    assert sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+    assert a.value != b.value  # only the reported test value moved
+
+
+def test_ensemble_averages_member_scores(small):
+    from vbmi._neural import MeanCritic
+
+    r = estimate_mi(*small, seed=0, max_steps=50, ensemble=3, gaussian_critic=False, progress=False)
+    net = r.critic_module
+    assert isinstance(net, MeanCritic) and len(net.critics) == 3
+    x, y = torch.randn(6, 2), torch.randn(6, 2)
+    with torch.no_grad():
+        np.testing.assert_allclose(net(x, y), torch.stack([c(x, y) for c in net.critics]).mean(0), rtol=1e-6)
+    one = estimate_mi(*small, seed=0, max_steps=50, ensemble=1, progress=False)
+    assert not isinstance(one.critic_module, MeanCritic)
+    with pytest.raises(ValueError, match="features"):
+        estimate_mi(*small, features="cubes", progress=False)
+    with pytest.raises(ValueError, match="activation"):
+        estimate_mi(*small, activation="gelu", progress=False)

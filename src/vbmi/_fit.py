@@ -7,7 +7,7 @@ import math
 import numpy as np
 import torch
 
-from ._neural import build_critic, evaluate, fit_gaussian_critic, train_critic
+from ._neural import MeanCritic, build_critic, evaluate, fit_gaussian_critic, train_critic
 from ._preprocess import fit_marginals
 from .bounds import Bound
 from .objectives import BoundObjective
@@ -53,11 +53,12 @@ def fit_neural(xa: np.ndarray, ya: np.ndarray, b: Bound, alpha: float | None, se
     gauss, shrinkage = None, None
     if cfg["gaussian_critic"]:
         k_g = min(max(n_val, 2), _MAX_EVAL_K)
-        score = lambda c: evaluate(c.to(device=dev, dtype=dtype), nce, x_va, y_va, k_g, 1, g).value  # noqa: E731
+        # Its own generator, so that how many Gaussian critics are scored leaves the network's draws alone.
+        g_g = make_generator(0)
+        score = lambda c: evaluate(c.to(device=dev, dtype=dtype), nce, x_va, y_va, k_g, 1, g_g).value  # noqa: E731
         gauss, shrinkage = fit_gaussian_critic(xs[i_train], ys[i_train], score)
 
-    def candidate(base):
-        objective = BoundObjective(bound, y_dim=ya.shape[1], alpha=alpha, generator=g).to(device=dev, dtype=dtype)
+    def member(base, objective):
         net = build_critic(cfg["critic"], xa.shape[1], ya.shape[1], cfg, base, g).to(device=dev, dtype=dtype)
         hist = train_critic(
             net, objective, (x_tr, y_tr), lambda: evaluate(net, objective, x_va, y_va, k_val, reps, g).value,
@@ -65,7 +66,18 @@ def fit_neural(xa: np.ndarray, ya: np.ndarray, b: Bound, alpha: float | None, se
             eval_every=cfg["eval_every"], patience=cfg["patience"], early_stopping=cfg["early_stopping"], g=g,
             progress=progress)
         best_val = max((v for v in hist["val"] if v is not None and math.isfinite(v)), default=-math.inf)
-        return best_val, net, objective, hist
+        return best_val, net, hist
+
+    def candidate(base):
+        objective = BoundObjective(bound, y_dim=ya.shape[1], alpha=alpha, generator=g).to(device=dev, dtype=dtype)
+        # Members share the objective, so only a parameter-free one (InfoNCE's) can be shared by several.
+        size = cfg["ensemble"] if not any(True for _ in objective.parameters()) else 1
+        members = [member(base, objective) for _ in range(size)]
+        if size == 1:
+            return members[0][0], members[0][1], objective, members[0][2]
+        net = MeanCritic([m[1] for m in members])
+        hist = max(members, key=lambda m: m[0])[2]
+        return evaluate(net, objective, x_va, y_va, k_val, reps, g).value, net, objective, hist
 
     # gaussian_critic="auto": with and without the Gaussian critic; the better validation value is kept.
     bases = {True: [gauss], False: [None], "auto": [gauss, None]}[cfg["gaussian_critic"]]
