@@ -111,3 +111,17 @@ def test_benchmark_summary(tmp_path):
     assert set(rows) == {"train/gaussian", "run_info"}
     assert rows["train/gaussian"]["s"] == pytest.approx(10.0) and rows["train/gaussian"]["repeats"] == 2
     assert rows["train/gaussian"]["rule"] == "train" and math.isnan(rows["run_info"]["max_rss"])
+
+
+def test_adam_probe_keeps_the_probed_zeros_and_times_both_sides():
+    """The probe must time sqrt and the fused step on a second moment that still holds its zeros."""
+    sys.path.insert(0, str(REPO))
+    try:
+        from bench.adam_probe import probe
+    finally:
+        sys.path.remove(str(REPO))
+    rows = probe(shape=(2, 8, 8), fractions=(0.5,), repeats=1, inner=2)
+    assert [(r["fraction"], r["fill"]) for r in rows] == [(0.5, "zero"), (0.5, "subnormal")]
+    for r in rows:
+        assert r["sqrt_ms"] > 0 and r["fused_adam_step_ms"] > 0
+        assert 0.35 < r["share_after"] < 0.65  # about half of v stayed zero / subnormal

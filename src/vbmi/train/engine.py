@@ -92,9 +92,9 @@ class StackedAdam:
         """One update of the alive members; ``all_alive=True`` is a promise from the caller that every
         member is alive (it skips the per-group checks).
 
-        The update is ``torch._fused_adam_``: one pass over each tensor. The unfused form spent most of a
-        stacked step in ``sqrt``, which on x86 takes a slow path for the exact zeros and subnormals that
-        dead ReLU units leave in the second moment (3-15x at 10-50% zeros). A parameter whose members share
+        The update is ``torch._fused_adam_``: one pass over each tensor. The unfused form's ``sqrt`` takes a
+        slow path on x86 for the exact zeros and subnormals that dead ReLU units leave in the second moment
+        (``python -m bench.adam_probe``); the fused kernel does not. A parameter whose members share
         one learning rate and are all alive is updated whole; otherwise each alive member's slice is
         updated at its own rate, and frozen members are not touched (their weights and moments stay as
         they were at the divergence step)."""
