@@ -51,9 +51,10 @@ frozen members); ``True`` ends training after this step."""
 class StackedAdam:
     """Adam over stacked parameters ``[E, ...]`` with a per-member learning rate and an alive mask.
 
-    The update is torch's fused Adam kernel, so a member equals, bit for bit, a lone run with
-    ``torch.optim.Adam(..., fused=True)`` (and agrees with the unfused ``torch.optim.Adam`` to rounding).
-    Members with ``alive[e] = False`` get no update at all.
+    The update is torch's fused Adam kernel, so a member equals a lone run with
+    ``torch.optim.Adam(..., fused=True)`` up to the last bit (the kernel's vectorised body and scalar tail
+    round differently, so an element's result depends on where it sits in its tensor), and agrees with the
+    unfused ``torch.optim.Adam`` to rounding. Members with ``alive[e] = False`` get no update at all.
 
     Args:
         params: tensors whose leading dim indexes members (all of them, or the slice in ``members``).
@@ -103,7 +104,8 @@ class StackedAdam:
         if not (on_cpu or all_alive):
             self._masked_step(alive)
             return
-        by_lr: dict[float, tuple[list, list, list, list]] = {}
+        # One fused call per (rate, dtype, device): the kernel takes a scalar rate and one dtype and device.
+        by_lr: dict[tuple, tuple[list, list, list, list]] = {}
         alive_host: list[bool] | None = None
         for p, m, v, sl, grp in zip(self.params, self.exp_avg, self.exp_avg_sq, self.members, self.lr_groups):
             if p.grad is None:
@@ -121,10 +123,10 @@ class StackedAdam:
                     parts = [(float(self.lr[e]), p[i], p.grad[i], m[i], v[i])
                              for i, e in enumerate(rng) if alive_host[e]]
             for lr, *tensors in parts:
-                lists = by_lr.setdefault(lr, ([], [], [], []))
+                lists = by_lr.setdefault((lr, p.dtype, p.device), ([], [], [], []))
                 for dst, t in zip(lists, tensors):
                     dst.append(t)
-        for lr, (ps, gs, ms, vs) in by_lr.items():
+        for (lr, _, _), (ps, gs, ms, vs) in by_lr.items():
             step = torch.full((), float(self.step_count), dtype=torch.float32, device=ps[0].device)
             torch._fused_adam_(ps, gs, ms, vs, [], [step] * len(ps), lr=lr, beta1=self.beta1, beta2=self.beta2,
                                weight_decay=0.0, eps=self.eps, amsgrad=False, maximize=False)
