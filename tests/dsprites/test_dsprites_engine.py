@@ -9,18 +9,14 @@ the bit (both sides run the same float32 operations in the same order on one thr
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
 
-from vbmi.dsprites import data as D
 from vbmi.dsprites import train as T
 from vbmi.dsprites.objective import ObjectiveConfig, dual_update, lagrangian, tc_weight, terms
-
-
-@pytest.fixture(scope="module")
-def ds():
-    return D.from_renderer(np.random.default_rng(0).choice(D.N_IMAGES, 64, replace=False))
 
 
 CFG = T.TrainConfig(
@@ -32,9 +28,9 @@ CFG = T.TrainConfig(
     checkpoint_every_s=0.0,
     objective=ObjectiveConfig(tc_ramp_start=1, tc_ramp_steps=3, dual_lr=0.1),
 )
-ADDITIVE = T.TrainConfig(**{**CFG.__dict__, "seed": 5, "log_every": 2,
-                            "objective": ObjectiveConfig(tc_ramp_start=0, tc_ramp_steps=0, dual="additive",
-                                                         tc_lower="ijs", dual_lr=0.5)})
+ADDITIVE = dataclasses.replace(CFG, seed=5, log_every=2,
+                               objective=ObjectiveConfig(tc_ramp_start=0, tc_ramp_steps=0, dual="additive",
+                                                         tc_lower="ijs", dual_lr=0.5))
 
 
 def _plain_loop(ds, cfg):

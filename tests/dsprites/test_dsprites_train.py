@@ -11,11 +11,6 @@ from vbmi.dsprites import train as T
 from vbmi.dsprites.objective import ObjectiveConfig
 
 
-@pytest.fixture(scope="module")
-def ds():
-    return D.from_renderer(np.random.default_rng(0).choice(D.N_IMAGES, 64, replace=False))
-
-
 CFG = T.TrainConfig(
     steps=6,
     batch_size=8,

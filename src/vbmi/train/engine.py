@@ -107,11 +107,15 @@ class StackedAdam:
         # One fused call per (rate, dtype, device): the kernel takes a scalar rate and one dtype and device.
         by_lr: dict[tuple, tuple[list, list, list, list]] = {}
         alive_host: list[bool] | None = None
+        group_alive: dict[tuple, bool] = {}  # one host check per model per step, not per parameter
         for p, m, v, sl, grp in zip(self.params, self.exp_avg, self.exp_avg_sq, self.members, self.lr_groups):
             if p.grad is None:
                 continue
             uniform = self._uniform_lr(grp)
-            if uniform is not None and (all_alive or (on_cpu and bool(alive[grp].all()))):
+            key = (grp.start, grp.stop, grp.step)
+            if key not in group_alive:
+                group_alive[key] = all_alive or bool(alive[grp].all())
+            if uniform is not None and group_alive[key]:
                 parts = [(uniform, p, p.grad, m, v)]
             else:
                 if alive_host is None:
