@@ -452,13 +452,13 @@ def test_gradient_z_limit_grows_with_the_number_of_tests():
 FACTORS = ["shape", "scale", "orientation", "pos_x", "pos_y"]
 
 
-def dsprites_cube(*, steps=2000, orientation=0.05, pos_y_winner=1, seeds=3):
+def dsprites_cube(*, steps=2000, orientation=0.05, pos_y_winner=1, seeds=3, mig=(0.3, 0.02)):
     trained = {"shape": 0.1, "scale": 0.4, "orientation": orientation, "pos_x": 0.6, "pos_y": 0.55}
     win = {"shape": 3, "scale": 2, "orientation": 4, "pos_x": 0, "pos_y": pos_y_winner}
     best = np.array([[[trained[f] for f in FACTORS], [0.1] * 5] for _ in range(seeds)])
     winner = np.array([[[win[f] for f in FACTORS], [0] * 5] for _ in range(seeds)])
     d = ("seed", "encoder", "factor")
-    return xr.Dataset({"best_nmi": (d, best), "winner": (d, winner)},
+    return xr.Dataset({"best_nmi": (d, best), "winner": (d, winner), "mig": (d[:2], np.tile(mig, (seeds, 1)))},
                       coords={"seed": list(range(seeds)), "encoder": ["trained", "random"], "factor": FACTORS,
                               "step": [steps // 2, steps]})
 
@@ -468,6 +468,8 @@ def test_fig5_position_scale_not_rotation():
     assert run(cid, dsprites_cube()).verdict == HOLDS
     assert run(cid, dsprites_cube(orientation=0.3)).verdict == FAILS  # rotation learned too
     assert run(cid, dsprites_cube(pos_y_winner=0)).verdict == FAILS  # x and y in one latent
+    assert run(cid, dsprites_cube(mig=(0.02, 0.03))).verdict == FAILS  # no better disentangled than at random
+    assert run(cid, dsprites_cube().drop_vars("mig")).verdict == UNTESTED
     result = run(cid, dsprites_cube(steps=100))
     assert result.verdict == UNTESTED and "100 steps" in result.reason
 

@@ -7,6 +7,7 @@ import math
 import pytest
 import torch
 
+from vbmi import bounds
 from vbmi.dsprites import model as M
 from vbmi.dsprites import objective as O
 from vbmi.utils import make_generator
@@ -89,8 +90,9 @@ def test_terms_ramp_and_dual_ascent():
     enc, lq = M.ConvEncoder().reset_parameters(g), M.LogQ(generator=g)
     x = (torch.rand(8, 1, 64, 64, generator=g) > 0.8).float()
     t = O.terms(enc, lq, x, g)
-    assert set(t) == {"ijs", "loo_sum", "tc", "tnce", "smooth"}
-    assert all(torch.isfinite(v) for v in t.values()) and t["smooth"] >= 0
+    assert set(t) == {"ijs", "loo_sum", "tc", "tnce", "smooth", "mu", "logvar"}
+    assert all(torch.isfinite(v).all() for v in t.values()) and t["smooth"] >= 0
+    assert t["mu"].shape == t["logvar"].shape == (8, 10) and not t["mu"].requires_grad
     assert t["tnce"] <= math.log(8) + 1e-5
     cfg = O.ObjectiveConfig(tc_ramp_start=10, tc_ramp_steps=4, dual_lr=0.5, lambda_max=3.0, dual="additive")
     assert [O.tc_weight(s, cfg) for s in (0, 9, 10, 11, 13, 100)] == [0.0, 0.0, 0.25, 0.5, 1.0, 1.0]
@@ -135,3 +137,47 @@ def test_tc_lower_max_is_the_larger_lower_bound():
     assert b["tc"] <= a["tc"] and b["tc"] < 10
     with pytest.raises(ValueError, match="unknown tc_lower"):
         O.structured_terms(mu, logvar, y, log_q, tc_lower="min")
+
+
+def _factorised_batch(g, k: int, d: int):
+    """Independent latents: y_d = 2 z_d + noise, so TC(Y) = 0 and I(X;Y) = d/2 log(1 + 4 / e^-1) ~ 12.4 nats (d = 10)."""
+    mu = 2 * torch.randn(k, d, generator=g, dtype=torch.float64)
+    logvar = torch.full((k, d), -1.0, dtype=torch.float64)
+    return mu, logvar, mu + torch.exp(0.5 * logvar) * torch.randn(k, d, generator=g, dtype=torch.float64)
+
+
+def test_pooled_ijs_without_memory_is_the_batch_js_and_memory_adds_negatives():
+    g = make_generator(2)
+    scores = torch.randn(16, 16, generator=g, dtype=torch.float64, requires_grad=True)
+    a = bounds.js(scores)
+    b = O.pooled_ijs(scores, torch.zeros(0, 16, dtype=torch.float64))
+    torch.testing.assert_close(a, b)
+    torch.testing.assert_close(torch.autograd.grad(a, scores)[0], torch.autograd.grad(b, scores)[0])
+    # a remembered negative with a huge score: the value's E_q[e^V] term sees it (no overflow), the
+    # gradient's softplus term too
+    mem = torch.full((4, 16), -50.0, dtype=torch.float64)
+    mem[0, 0] = 200.0
+    c = O.pooled_ijs(scores, mem)
+    assert torch.isfinite(c) and c < -1e30
+    (gs,) = torch.autograd.grad(c, scores)
+    assert torch.isfinite(gs).all()
+
+
+def test_pooled_tc_terms_narrow_the_gap_on_a_factorised_encoder():
+    g = make_generator(3)
+    k, d, m = 64, 10, 1024
+    mu, logvar, y = _factorised_batch(g, k, d)
+    mem_mu, mem_logvar, _ = _factorised_batch(g, m, d)
+    log_p_dims = M.gaussian_log_prob_dims(y, mu, logvar)
+    # no memory: the batch's own bounds
+    mem0 = M.gaussian_log_prob_dims(y, mem_mu[:0], mem_logvar[:0])
+    loo0, tnce0 = O.pooled_tc_terms(log_p_dims, mem0)
+    torch.testing.assert_close(loo0, bounds.loo_upper(log_p_dims).sum())
+    torch.testing.assert_close(tnce0, bounds.tnce(log_p_dims.sum(0)))
+    loo, tnce = O.pooled_tc_terms(log_p_dims, M.gaussian_log_prob_dims(y, mem_mu, mem_logvar))
+    assert tnce <= math.log(k + m) + 1e-9 and tnce > math.log(k) + 1.0  # past log K, as the pool allows
+    batch = O.structured_terms(mu, logvar, y, torch.zeros(k, dtype=torch.float64), tc_lower="max")
+    pooled = O.structured_terms(mu, logvar, y, torch.zeros(k, dtype=torch.float64), tc_lower="max",
+                                tc_memory=(mem_mu, mem_logvar))
+    torch.testing.assert_close(pooled["tc"], loo - torch.maximum(pooled["ijs"], tnce))
+    assert 0 < pooled["tc"] < batch["tc"] - 2.0  # the true TC is 0: the pooled bound is nats closer

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -117,3 +119,41 @@ def test_config_from_dict_round_trip():
     assert T.config_from_dict(CFG.to_dict()) == CFG
     with pytest.raises(TypeError):
         T.config_from_dict({"stepz": 3})
+
+
+def test_remembered_posteriors_are_checkpointed_and_change_the_run(ds, tmp_path):
+    cfg = dataclasses.replace(CFG, objective=dataclasses.replace(CFG.objective, ijs_memory=16, tc_memory=8))
+    full = T.train(ds, cfg, device="cpu", progress=False)
+    ckpt = tmp_path / "ckpt.pt"
+    T.train(ds, cfg, device="cpu", checkpoint=ckpt, stop_at=3, progress=False)
+    assert T.load_checkpoint(ckpt)["memory_mu"].shape == (16, cfg.encoder.latent_dim)  # 3 steps x 8, newest 16
+    resumed = T.train(ds, cfg, device="cpu", checkpoint=ckpt, progress=False)
+    for a, b in zip(_params(full), _params(resumed)):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    plain = T.train(ds, CFG, device="cpu", progress=False)
+    assert not np.array_equal(plain.history["loo_sum"], full.history["loo_sum"])
+    # before memory_start the memories are kept but not used: a start past the end is the plain run
+    late = dataclasses.replace(cfg, objective=dataclasses.replace(cfg.objective, memory_start=cfg.steps))
+    for a, b in zip(_params(plain), _params(T.train(ds, late, device="cpu", progress=False))):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+def test_clipped_adam_caps_a_spike_at_a_multiple_of_the_running_norm_and_resumes_exactly(ds, tmp_path):
+    w = torch.nn.Parameter(torch.zeros(3))
+    opt = T.ClippedAdam([w], lr=0.1, clip=2.0)
+    for scale in (1.0, 1.0, 1000.0):
+        w.grad = torch.full((3,), scale)
+        opt.step()
+    assert w.grad.norm() == pytest.approx(2.0 * 3**0.5)  # the spike is cut to 2x the running norm sqrt(3)
+    assert opt.param_groups[0]["norm_ema"] == pytest.approx(3**0.5 * (1 + 0.01))
+    with pytest.raises(ValueError, match="clip"):
+        T.ClippedAdam([w], lr=0.1, clip=0.0)
+    cfg = dataclasses.replace(CFG, grad_clip=1.5)
+    full = T.train(ds, cfg, device="cpu", progress=False)
+    ckpt = tmp_path / "ckpt.pt"
+    T.train(ds, cfg, device="cpu", checkpoint=ckpt, stop_at=3, progress=False)
+    resumed = T.train(ds, cfg, device="cpu", checkpoint=ckpt, progress=False)
+    for a, b in zip(_params(full), _params(resumed)):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    plain = T.train(ds, CFG, device="cpu", progress=False)
+    assert not all(torch.equal(a, b) for a, b in zip(_params(full), _params(plain)))

@@ -22,11 +22,15 @@ DSPRITES_OBJECTIVE_KEYS = (
     "lambda_min",
     "tc_lower",
     "tc_fixed",
+    "ijs_memory",
+    "tc_memory",
+    "memory_start",
 )
 DSPRITES_TRAIN = {
     "steps": DSPRITES["steps"],
     "batch_size": DSPRITES["batch_size"],
     "lr": DSPRITES["lr"],
+    "grad_clip": DSPRITES["grad_clip"],
     "log_every": DSPRITES["log_every"],
     "checkpoint_every_s": DSPRITES["checkpoint_every_s"],
     "encoder": {"latent_dim": DSPRITES["latent_dim"], "q_hidden": DSPRITES["q_hidden"]},

@@ -33,12 +33,17 @@ bound then reads +3,400, and an additive step throws lambda_tc to its cap; a smo
 when the posterior variances shrink) does the same to lambda_s, which then needs thousands of steps to
 come back down while the encoder sits collapsed. ``tc_lower="max"`` uses ``max(I_JS, I_TNCE)``, still a
 lower bound on I(X;Y), and the multiplicative step moves a multiplier by at most ``e^eta`` per step.
+Remembered negatives (``ijs_memory``, ``tc_memory``; off by default, as Sec. 3.1): the posteriors of the
+last M images, detached, join the minibatch as extra negative pairs of I_JS and as extra "other images" of
+the TC bound's terms. At K = 64 the batch-only InfoMax learns what tells 64 images apart (position) and
+not scale; with M = 2,048 scale is learned (ablation rows M-P).
 And delta: at batch 64 the TC bound has a gap of several nats once I(X;Y) > log 64 (the LOO upper
 bounds are summed, I_TNCE <= log 64), so delta = 0.5 is met only by an encoder with ~2 nats in one latent.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -47,7 +52,7 @@ from torch import Tensor
 from .. import bounds
 from .model import ConvEncoder, LogQ, gaussian_kl, gaussian_log_prob_dims
 
-__all__ = ["ObjectiveConfig", "terms", "structured_terms", "tc_weight", "lagrangian", "dual_update"]
+__all__ = ["ObjectiveConfig", "terms", "structured_terms", "pooled_tc_terms", "pooled_ijs", "tc_weight", "lagrangian", "dual_update"]
 
 
 @dataclass(frozen=True)
@@ -72,6 +77,12 @@ class ObjectiveConfig:
     tc_lower: str = "max"
     # True: lambda_tc stays at lambda_tc_init (a fixed TC penalty, beta-TCVAE style) instead of a multiplier.
     tc_fixed: bool = False
+    # Posteriors (mu, logvar) of this many past images, detached, join the minibatch as the "other" x_j of the
+    # TC bound's LOO upper bounds and of its I_TNCE lower bound (0: the minibatch alone, as Sec. 3.1).
+    tc_memory: int = 0
+    # Posteriors of this many past images as extra negative pairs of the InfoMax I_JS (0: the minibatch's own).
+    ijs_memory: int = 0
+    memory_start: int = 0  # first step at which the memories are used (before it: the minibatch alone)
 
 
 def terms(
@@ -82,16 +93,22 @@ def terms(
     *,
     noise_var: float = 0.5,
     tc_lower: str = "ijs",
+    ijs_memory: tuple[Tensor, Tensor] | None = None,
+    tc_memory: tuple[Tensor, Tensor] | None = None,
 ) -> dict[str, Tensor]:
-    """Every term of the objective on a batch ``x: [K, 1, 64, 64]`` (scalars, with gradients; ``tnce`` without).
+    """Every term of the objective on a batch ``x: [K, 1, 64, 64]`` (scalars, with gradients; ``tnce`` without),
+    and the batch's posteriors ``mu``, ``logvar`` (detached) for a memory of past images.
 
-    ``generator`` (on x's device) draws the reparameterisation noise and the pixel noise.
+    ``generator`` (on x's device) draws the reparameterisation noise and the pixel noise. ``ijs_memory``,
+    ``tc_memory``: past posteriors ``(mu, logvar)``, ``[M, D]`` each (see :func:`structured_terms`).
     """
     if x.ndim != 4 or x.shape[1] != 1:
         raise ValueError(f"x must be [K, 1, 64, 64], got {tuple(x.shape)}")
     mu, logvar = encoder(x)  # [K, D] each
     y = mu + torch.exp(0.5 * logvar) * torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
-    out = structured_terms(mu, logvar, y, log_q(y), tc_lower=tc_lower)
+    out = structured_terms(mu, logvar, y, log_q(y), tc_lower=tc_lower, ijs_memory=ijs_memory,
+                           tc_memory=tc_memory)
+    out["mu"], out["logvar"] = mu.detach(), logvar.detach()
     eps = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype) * noise_var**0.5
     mu_n, logvar_n = encoder(x + eps)  # [K, D]
     out["smooth"] = gaussian_kl(mu, logvar, mu_n, logvar_n).mean()
@@ -99,22 +116,76 @@ def terms(
 
 
 def structured_terms(
-    mu: Tensor, logvar: Tensor, y: Tensor, log_q_y: Tensor, *, tc_lower: str = "ijs"
+    mu: Tensor, logvar: Tensor, y: Tensor, log_q_y: Tensor, *, tc_lower: str = "ijs",
+    ijs_memory: tuple[Tensor, Tensor] | None = None, tc_memory: tuple[Tensor, Tensor] | None = None,
 ) -> dict[str, Tensor]:
     """``ijs``, ``loo_sum``, ``tc`` and ``tnce`` for a mean-field Gaussian encoder.
 
     ``mu, logvar: [K, D]`` of p(y|x_i), ``y: [K, D]`` with y_i ~ p(y|x_i), ``log_q_y: [K]`` = log q(y_j).
+    ``ijs_memory``, ``tc_memory``: posteriors ``(mu, logvar)`` ``[M, D]`` of earlier images (no gradient):
+    extra negative pairs of I_JS (:func:`pooled_ijs`), and extra "other images" of the TC bound's two
+    terms (:func:`pooled_tc_terms`). ``tnce`` is always the batch's own (a check: at most log K).
     """
+    if tc_lower not in ("ijs", "max"):
+        raise ValueError(f"unknown tc_lower {tc_lower!r}; valid: 'ijs', 'max'")
     log_p_dims = gaussian_log_prob_dims(y, mu, logvar)  # [D, K, K]: log p(y_{j,d} | x_i)
     log_p = log_p_dims.sum(0)  # [K, K]: log p(y_j | x_i)
     scores = log_p - log_q_y[None, :]  # [K, K]: V(x_i, y_j) = log p(y_j|x_i) - log q(y_j)
-    ijs = bounds.js(scores)
-    loo_sum = bounds.loo_upper(log_p_dims).sum()
     tnce = bounds.tnce(log_p)
-    if tc_lower not in ("ijs", "max"):
-        raise ValueError(f"unknown tc_lower {tc_lower!r}; valid: 'ijs', 'max'")
-    lower = ijs if tc_lower == "ijs" else torch.maximum(ijs, tnce)
+    def remembered(memory: tuple[Tensor, Tensor] | None) -> Tensor | None:  # [D, M, K]: log p(y_{j,d} | memory_m)
+        if memory is None or memory[0].shape[0] == 0:
+            return None
+        return gaussian_log_prob_dims(y, memory[0].to(y), memory[1].to(y))
+
+    mem = remembered(ijs_memory)
+    ijs = bounds.js(scores) if mem is None else pooled_ijs(scores, mem.sum(0) - log_q_y[None, :])
+    mem = remembered(tc_memory)
+    if mem is None:
+        loo_sum, tnce_tc = bounds.loo_upper(log_p_dims).sum(), tnce
+    else:
+        loo_sum, tnce_tc = pooled_tc_terms(log_p_dims, mem)
+    lower = ijs if tc_lower == "ijs" else torch.maximum(ijs, tnce_tc)
     return {"ijs": ijs, "loo_sum": loo_sum, "tc": loo_sum - lower, "tnce": tnce.detach()}
+
+
+def pooled_tc_terms(log_p_dims: Tensor, mem: Tensor) -> tuple[Tensor, Tensor]:
+    """The TC bound's terms with M remembered posteriors beside the K - 1 other images of the batch.
+
+    ``sum_d`` of the leave-one-out bound (Eq. 13) on I(X;Y_d) with the mixture of K - 1 + M posteriors as
+    q(y_d), and I_TNCE (Eq. 12) with K + M candidates, so the lower bound can reach log(K + M) instead of
+    log K. Why: the summed upper bounds grow with the information carried while I_TNCE stops at log K, so
+    at K = 64 the bound read several nats for an encoder with independent latents; a larger pool narrows
+    that gap. The remembered posteriors are those of earlier minibatches (a few steps stale, no gradient),
+    so the pooled terms estimate the bounds for the current encoder rather than bound it exactly.
+    ``log_p_dims: [D, K, K]`` (rows x_i, columns y_j), ``mem: [D, M, K]`` = log p(y_{j,d} | memory_m).
+    """
+    k, m = log_p_dims.shape[-1], mem.shape[-2]
+    diag = torch.diagonal(log_p_dims, dim1=-2, dim2=-1)  # [D, K]
+    eye = torch.eye(k, dtype=torch.bool, device=mem.device)
+    others = torch.cat([log_p_dims.masked_fill(eye, float("-inf")), mem], dim=-2)  # [D, K + M, K]
+    loo_sum = (diag - torch.logsumexp(others, dim=-2)).mean(-1).sum() + diag.shape[0] * math.log(k - 1 + m)
+    pool = torch.cat([log_p_dims.sum(0), mem.sum(0)], dim=0)  # [K + M, K]: log p(y_j | x_i or memory_m)
+    tnce = (diag.sum(0) - torch.logsumexp(pool, dim=0)).mean() + math.log(k + m)
+    return loo_sum, tnce
+
+
+def pooled_ijs(scores: Tensor, mem_scores: Tensor) -> Tensor:
+    """I_JS (Eq. 18) whose negative pairs are the K (K - 1) off-diagonal pairs of the batch and the M K pairs
+    (memory_m, y_j): value ``1 + E_p[V] - E_q[e^V]``, gradient of the f-GAN JS bound, as :func:`vbmi.bounds.js`.
+
+    Why: with K = 64, an encoder that separates the batch's images by position alone already maximises
+    the batch-only bound; pairs of images that share a position, and so push the code to carry scale or
+    shape, are rare among 63 others. ``scores: [K, K]``, ``mem_scores: [M, K]`` = V(memory_m, y_j).
+    """
+    k = scores.shape[-1]
+    off = ~torch.eye(k, dtype=torch.bool, device=scores.device)
+    n_neg = k * (k - 1) + mem_scores.numel()
+    diag = torch.diagonal(scores)
+    log_neg = torch.logsumexp(torch.cat([scores[off], mem_scores.flatten()]), dim=0) - math.log(n_neg)
+    value = 1.0 + diag.mean() - torch.exp(log_neg.clamp(max=80.0))  # log E_q[e^V] first: no overflow in the sum
+    neg_sp = (torch.nn.functional.softplus(scores) * off).sum() + torch.nn.functional.softplus(mem_scores).sum()
+    surrogate = -torch.nn.functional.softplus(-diag).mean() - neg_sp / n_neg
+    return value.detach() + (surrogate - surrogate.detach())
 
 
 def tc_weight(step: int, cfg: ObjectiveConfig) -> float:

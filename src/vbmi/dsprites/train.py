@@ -45,6 +45,7 @@ __all__ = [
     "TrainConfig",
     "TrainResult",
     "TrainingDiverged",
+    "ClippedAdam",
     "LOGGED",
     "train",
     "load_checkpoint",
@@ -60,6 +61,8 @@ class TrainConfig:
     steps: int = 3000
     batch_size: int = 64  # the issue's measurements; a K x K score matrix per step
     lr: float = 1e-4  # Adam, as disentanglement_lib's models
+    # > 0: the gradient's norm is clipped to grad_clip x its running average (an EMA of past clipped norms)
+    grad_clip: float = 0.0
     seed: int = 0
     log_every: int = 25  # history holds the mean of each term over every log interval
     checkpoint_every_s: float = 300.0
@@ -98,9 +101,39 @@ def _new_state(cfg: TrainConfig, device: torch.device):
     encoder = ConvEncoder(cfg.encoder).reset_parameters(g_init).to(device)
     log_q = LogQ(cfg.encoder, generator=g_init).to(device)
     g_noise = make_generator(cfg.seed + 1_000_003, device)
-    opt = torch.optim.Adam([*encoder.parameters(), *log_q.parameters()], lr=cfg.lr)
+    params = [*encoder.parameters(), *log_q.parameters()]
+    opt = ClippedAdam(params, lr=cfg.lr, clip=cfg.grad_clip) if cfg.grad_clip > 0 else torch.optim.Adam(params, lr=cfg.lr)
     lam = torch.tensor([cfg.objective.lambda_tc_init, cfg.objective.lambda_smooth_init], dtype=torch.float64)
     return encoder, log_q, opt, g_init, g_noise, lam
+
+
+class ClippedAdam(torch.optim.Adam):
+    """Adam whose step first clips the gradient's total norm to ``clip`` times a running average of the
+    norms it has passed (an EMA with rate 0.01, seeded with the first norm).
+
+    Why: a batch whose smoothness KL or I_JS term spikes by orders of magnitude hands Adam a gradient
+    ~100x its running second moment, and the resulting step (up to ~30 lr per weight) wrecks the encoder;
+    with remembered negatives such spikes collapsed runs to zero information. The EMA is kept in the
+    parameter group, so it is saved and restored with the optimiser's state.
+    """
+
+    def __init__(self, params, lr: float, clip: float, ema_rate: float = 0.01) -> None:
+        if clip <= 0:
+            raise ValueError(f"clip must be > 0, got {clip}")
+        super().__init__(params, lr=lr)
+        for g in self.param_groups:
+            g.update(clip=float(clip), ema_rate=float(ema_rate), norm_ema=0.0)
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        for g in self.param_groups:
+            grads = [p for p in g["params"] if p.grad is not None]
+            limit = g["clip"] * g["norm_ema"] if g["norm_ema"] > 0 else math.inf
+            norm = float(torch.nn.utils.clip_grad_norm_(grads, max_norm=limit))
+            if math.isfinite(norm):
+                kept = min(norm, limit)
+                g["norm_ema"] = kept if g["norm_ema"] == 0 else g["norm_ema"] + g["ema_rate"] * (kept - g["norm_ema"])
+        return super().step(closure)
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
@@ -143,6 +176,8 @@ class _Lagrangian:
         self.acc = torch.zeros(len(LOGGED), dtype=torch.float64)
         self.seconds_before, self.t0 = 0.0, time.monotonic()
         self._pending: tuple[dict[str, torch.Tensor], float] | None = None
+        d = cfg.encoder.latent_dim
+        self.memory = (torch.zeros(0, d, device=dev), torch.zeros(0, d, device=dev))  # newest last
 
     def step_fn(self, step: int) -> torch.Tensor:
         """Draw a batch, evaluate the terms; the objective to maximise is minus the Lagrangian, ``[1]``."""
@@ -150,10 +185,17 @@ class _Lagrangian:
         rows = torch.randint(len(self.ds), (cfg.batch_size,), generator=self.g_data).numpy()
         x = torch.from_numpy(self.ds.images(rows)).to(device=self.dev, dtype=torch.float32)[:, None]  # [K,1,64,64]
         t = terms(self.encoder, self.log_q, x, self.g_noise, noise_var=cfg.objective.noise_var,
-                  tc_lower=cfg.objective.tc_lower)
+                  tc_lower=cfg.objective.tc_lower, ijs_memory=self._recent(cfg.objective.ijs_memory, step),
+                  tc_memory=self._recent(cfg.objective.tc_memory, step))
         w = tc_weight(step, cfg.objective)
         self._pending = (t, w)
         return -lagrangian(t, self.lam.to(self.dev, torch.float32), w, cfg.objective).reshape(1)
+
+    def _recent(self, n: int, step: int) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """The newest ``n`` remembered posteriors (``None`` for n = 0 or before ``memory_start``)."""
+        if n == 0 or step < self.cfg.objective.memory_start:
+            return None
+        return self.memory[0][-n:], self.memory[1][-n:]
 
     def after_step(self, engine: Engine, step: int, value: torch.Tensor) -> bool:
         """Dual update and log accumulation; nothing on a step the engine froze (its terms are not finite
@@ -164,6 +206,10 @@ class _Lagrangian:
         if not math.isfinite(loss):
             return True  # the engine has frozen the member; end here (it checks 'all_frozen' on the CPU only)
         cfg = self.cfg
+        mu, logvar = t.pop("mu"), t.pop("logvar")
+        m = max(cfg.objective.tc_memory, cfg.objective.ijs_memory)
+        if m:
+            self.memory = (torch.cat([self.memory[0], mu])[-m:], torch.cat([self.memory[1], logvar])[-m:])
         self.lam = dual_update(self.lam, {k: v.detach().double().cpu() for k, v in t.items()}, w, cfg.objective)
         vals = torch.stack([t["ijs"].detach(), t["tnce"], t["loo_sum"].detach(), t["tc"].detach(),
                             t["smooth"].detach()]).double().cpu()
@@ -187,6 +233,8 @@ class _Lagrangian:
             "log_q": self.log_q.state_dict(),
             "lam": self.lam,
             "acc": self.acc,
+            "memory_mu": self.memory[0].cpu(),
+            "memory_logvar": self.memory[1].cpu(),
             "g_data": self.g_data.get_state(),
             "g_noise": self.g_noise.get_state(),
             "history": {k: torch.tensor(v, dtype=torch.float64) for k, v in self.history.items()},
@@ -199,6 +247,8 @@ class _Lagrangian:
         self.encoder.load_state_dict(st["encoder"])
         self.log_q.load_state_dict(st["log_q"])
         self.lam, self.acc = st["lam"], st["acc"]
+        if "memory_mu" in st:
+            self.memory = (st["memory_mu"].to(self.dev), st["memory_logvar"].to(self.dev))
         self.g_data.set_state(st["g_data"])
         self.g_noise.set_state(st["g_noise"])
         self.history = {k: v.tolist() for k, v in st["history"].items()}
