@@ -157,3 +157,17 @@ def test_clipped_adam_caps_a_spike_at_a_multiple_of_the_running_norm_and_resumes
         torch.testing.assert_close(a, b, rtol=0, atol=0)
     plain = T.train(ds, CFG, device="cpu", progress=False)
     assert not all(torch.equal(a, b) for a, b in zip(_params(full), _params(plain)))
+
+
+def test_memory_lr_scale_changes_the_rate_from_memory_start_on_and_resumes_exactly(ds, tmp_path):
+    obj = dataclasses.replace(CFG.objective, ijs_memory=16, memory_start=4)
+    base = dataclasses.replace(CFG, objective=obj)
+    slow = dataclasses.replace(base, memory_lr_scale=0.25)
+    a, b = T.train(ds, base, device="cpu", progress=False), T.train(ds, slow, device="cpu", progress=False)
+    np.testing.assert_array_equal(a.history["loss"][:2], b.history["loss"][:2])  # steps 0-3: one rate
+    assert not np.array_equal(a.history["loss"][2:], b.history["loss"][2:])
+    ckpt = tmp_path / "ckpt.pt"
+    T.train(ds, slow, device="cpu", checkpoint=ckpt, stop_at=5, progress=False)  # resumed past the switch
+    resumed = T.train(ds, slow, device="cpu", checkpoint=ckpt, progress=False)
+    for x, y in zip(_params(b), _params(resumed)):
+        torch.testing.assert_close(x, y, rtol=0, atol=0)

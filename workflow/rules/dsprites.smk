@@ -31,6 +31,7 @@ DSPRITES_TRAIN = {
     "batch_size": DSPRITES["batch_size"],
     "lr": DSPRITES["lr"],
     "grad_clip": DSPRITES["grad_clip"],
+    "memory_lr_scale": DSPRITES["memory_lr_scale"],
     "log_every": DSPRITES["log_every"],
     "checkpoint_every_s": DSPRITES["checkpoint_every_s"],
     "encoder": {"latent_dim": DSPRITES["latent_dim"], "q_hidden": DSPRITES["q_hidden"]},

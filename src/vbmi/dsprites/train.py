@@ -63,6 +63,8 @@ class TrainConfig:
     lr: float = 1e-4  # Adam, as disentanglement_lib's models
     # > 0: the gradient's norm is clipped to grad_clip x its running average (an EMA of past clipped norms)
     grad_clip: float = 0.0
+    # Adam's rate is lr x memory_lr_scale from objective.memory_start on (1: one rate throughout)
+    memory_lr_scale: float = 1.0
     seed: int = 0
     log_every: int = 25  # history holds the mean of each term over every log interval
     checkpoint_every_s: float = 300.0
@@ -182,6 +184,9 @@ class _Lagrangian:
     def step_fn(self, step: int) -> torch.Tensor:
         """Draw a batch, evaluate the terms; the objective to maximise is minus the Lagrangian, ``[1]``."""
         cfg = self.cfg
+        late = step >= cfg.objective.memory_start and (cfg.objective.ijs_memory or cfg.objective.tc_memory)
+        for group in self.opt.param_groups:  # a function of the step alone: a resumed run sets the same rate
+            group["lr"] = cfg.lr * (cfg.memory_lr_scale if late else 1.0)
         rows = torch.randint(len(self.ds), (cfg.batch_size,), generator=self.g_data).numpy()
         x = torch.from_numpy(self.ds.images(rows)).to(device=self.dev, dtype=torch.float32)[:, None]  # [K,1,64,64]
         t = terms(self.encoder, self.log_q, x, self.g_noise, noise_var=cfg.objective.noise_var,
