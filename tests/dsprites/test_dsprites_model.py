@@ -140,7 +140,7 @@ def test_tc_lower_max_is_the_larger_lower_bound():
 
 
 def _factorised_batch(g, k: int, d: int):
-    """Independent latents: y_d = 2 z_d + noise, so TC(Y) = 0 and I(X;Y) = d/2 log(1 + 4 / e^-1) ~ 12.4 nats (d = 10)."""
+    """Independent latents: y_d = 2 z_d + noise, so TC(Y) = 0 and I(X;Y) = d/2 log(1 + 4 e) ~ 12.4 nats (d = 10)."""
     mu = 2 * torch.randn(k, d, generator=g, dtype=torch.float64)
     logvar = torch.full((k, d), -1.0, dtype=torch.float64)
     return mu, logvar, mu + torch.exp(0.5 * logvar) * torch.randn(k, d, generator=g, dtype=torch.float64)

@@ -52,7 +52,10 @@ from torch import Tensor
 from .. import bounds
 from .model import ConvEncoder, LogQ, gaussian_kl, gaussian_log_prob_dims
 
-__all__ = ["ObjectiveConfig", "terms", "structured_terms", "pooled_tc_terms", "pooled_ijs", "tc_weight", "lagrangian", "dual_update"]
+__all__ = [
+    "ObjectiveConfig", "terms", "structured_terms", "pooled_tc_terms", "pooled_ijs", "tc_weight", "lagrangian",
+    "dual_update",
+]
 
 
 @dataclass(frozen=True)
@@ -132,6 +135,7 @@ def structured_terms(
     log_p = log_p_dims.sum(0)  # [K, K]: log p(y_j | x_i)
     scores = log_p - log_q_y[None, :]  # [K, K]: V(x_i, y_j) = log p(y_j|x_i) - log q(y_j)
     tnce = bounds.tnce(log_p)
+
     def remembered(memory: tuple[Tensor, Tensor] | None) -> Tensor | None:  # [D, M, K]: log p(y_{j,d} | memory_m)
         if memory is None or memory[0].shape[0] == 0:
             return None

@@ -104,7 +104,10 @@ def _new_state(cfg: TrainConfig, device: torch.device):
     log_q = LogQ(cfg.encoder, generator=g_init).to(device)
     g_noise = make_generator(cfg.seed + 1_000_003, device)
     params = [*encoder.parameters(), *log_q.parameters()]
-    opt = ClippedAdam(params, lr=cfg.lr, clip=cfg.grad_clip) if cfg.grad_clip > 0 else torch.optim.Adam(params, lr=cfg.lr)
+    if cfg.grad_clip > 0:
+        opt: torch.optim.Optimizer = ClippedAdam(params, lr=cfg.lr, clip=cfg.grad_clip)
+    else:
+        opt = torch.optim.Adam(params, lr=cfg.lr)
     lam = torch.tensor([cfg.objective.lambda_tc_init, cfg.objective.lambda_smooth_init], dtype=torch.float64)
     return encoder, log_q, opt, g_init, g_noise, lam
 
