@@ -181,3 +181,11 @@ def test_pooled_tc_terms_narrow_the_gap_on_a_factorised_encoder():
                                 tc_memory=(mem_mu, mem_logvar))
     torch.testing.assert_close(pooled["tc"], loo - torch.maximum(pooled["ijs"], tnce))
     assert 0 < pooled["tc"] < batch["tc"] - 2.0  # the true TC is 0: the pooled bound is nats closer
+    # two memories of different lengths (the shorter the newest rows of the longer) share one density pass
+    tail = (mem_mu[-256:], mem_logvar[-256:])
+    both = O.structured_terms(mu, logvar, y, torch.zeros(k, dtype=torch.float64), tc_lower="max",
+                              ijs_memory=(mem_mu, mem_logvar), tc_memory=tail)
+    loo_t, _ = O.pooled_tc_terms(log_p_dims, M.gaussian_log_prob_dims(y, *tail))
+    torch.testing.assert_close(both["loo_sum"], loo_t)
+    mem_scores = M.gaussian_log_prob_dims(y, mem_mu, mem_logvar).sum(0)
+    torch.testing.assert_close(both["ijs"], O.pooled_ijs(log_p_dims.sum(0), mem_scores))

@@ -125,7 +125,8 @@ def structured_terms(
     """``ijs``, ``loo_sum``, ``tc`` and ``tnce`` for a mean-field Gaussian encoder.
 
     ``mu, logvar: [K, D]`` of p(y|x_i), ``y: [K, D]`` with y_i ~ p(y|x_i), ``log_q_y: [K]`` = log q(y_j).
-    ``ijs_memory``, ``tc_memory``: posteriors ``(mu, logvar)`` ``[M, D]`` of earlier images (no gradient):
+    ``ijs_memory``, ``tc_memory``: posteriors ``(mu, logvar)`` ``[M, D]`` of earlier images (no gradient), the
+    newest rows of one store (the shorter is the tail of the longer, as the trainer keeps them):
     extra negative pairs of I_JS (:func:`pooled_ijs`), and extra "other images" of the TC bound's two
     terms (:func:`pooled_tc_terms`). ``tnce`` is always the batch's own (a check: at most log K).
     """
@@ -136,18 +137,17 @@ def structured_terms(
     scores = log_p - log_q_y[None, :]  # [K, K]: V(x_i, y_j) = log p(y_j|x_i) - log q(y_j)
     tnce = bounds.tnce(log_p)
 
-    def remembered(memory: tuple[Tensor, Tensor] | None) -> Tensor | None:  # [D, M, K]: log p(y_{j,d} | memory_m)
-        if memory is None or memory[0].shape[0] == 0:
-            return None
-        return gaussian_log_prob_dims(y, memory[0].to(y), memory[1].to(y))
-
-    mem = remembered(ijs_memory)
-    ijs = bounds.js(scores) if mem is None else pooled_ijs(scores, mem.sum(0) - log_q_y[None, :])
-    mem = remembered(tc_memory)
-    if mem is None:
-        loo_sum, tnce_tc = bounds.loo_upper(log_p_dims).sum(), tnce
+    # Both memories are the newest rows of one store: the densities of the longer one serve both.
+    sizes = [0 if m is None else m[0].shape[0] for m in (ijs_memory, tc_memory)]
+    longer = ijs_memory if sizes[0] >= sizes[1] else tc_memory
+    mem = None if max(sizes) == 0 else gaussian_log_prob_dims(y, longer[0].to(y), longer[1].to(y))  # [D, M, K]
+    ijs = bounds.js(scores)
+    if sizes[0]:
+        ijs = pooled_ijs(scores, mem[:, mem.shape[1] - sizes[0]:].sum(0) - log_q_y[None, :])
+    if sizes[1]:
+        loo_sum, tnce_tc = pooled_tc_terms(log_p_dims, mem[:, mem.shape[1] - sizes[1]:])
     else:
-        loo_sum, tnce_tc = pooled_tc_terms(log_p_dims, mem)
+        loo_sum, tnce_tc = bounds.loo_upper(log_p_dims).sum(), tnce
     lower = ijs if tc_lower == "ijs" else torch.maximum(ijs, tnce_tc)
     return {"ijs": ijs, "loo_sum": loo_sum, "tc": loo_sum - lower, "tnce": tnce.detach()}
 
