@@ -186,10 +186,10 @@ def pooled_ijs(scores: Tensor, mem_scores: Tensor) -> Tensor:
     n_neg = k * (k - 1) + mem_scores.numel()
     diag = torch.diagonal(scores)
     log_neg = torch.logsumexp(torch.cat([scores[off], mem_scores.flatten()]), dim=0) - math.log(n_neg)
-    value = 1.0 + diag.mean() - torch.exp(log_neg.clamp(max=80.0))  # log E_q[e^V] first: no overflow in the sum
+    value = 1.0 + diag.mean() - bounds._safe_exp(log_neg)  # log E_q[e^V] first: no overflow in the sum
     neg_sp = (torch.nn.functional.softplus(scores) * off).sum() + torch.nn.functional.softplus(mem_scores).sum()
     surrogate = -torch.nn.functional.softplus(-diag).mean() - neg_sp / n_neg
-    return value.detach() + (surrogate - surrogate.detach())
+    return bounds._value_with_grad(value, surrogate)
 
 
 def tc_weight(step: int, cfg: ObjectiveConfig) -> float:
