@@ -106,8 +106,8 @@ FIG2_FAILING = {
     # NWJ as quiet as NCE
     "fig2_single_sample_high_variance": _modified(nwj__any__any=(lambda lv: -0.5, 0.01)),
     "fig2_ialpha_less_biased_than_nce_less_variance_than_nwj": _modified(nwj__any__gaussian=(lambda lv: -0.5, 0.01)),
-    # NWJ exact on the cubic task
-    "fig2_ialpha_best_on_cubic": _modified(nwj__any__cubic=(lambda lv: 0.0, 1.0)),
+    # NWJ exact and quiet on the cubic task
+    "fig2_ialpha_best_on_cubic": _modified(nwj__any__cubic=(lambda lv: 0.0, 0.1)),
     "fig2_cubic_small_alpha_best": _modified(**{"interpolated_0.01__any__cubic": (lambda lv: -2.0, 0.3)}),
     "fig2_joint_beats_separable_nwj_js": _modified(nwj__joint__any=(lambda lv: -3.0, 1.0)),
     "fig2_multisample_robust_to_critic": _modified(nce__separable__any=(lambda lv: -lv + 0.5, 0.05),
@@ -125,6 +125,17 @@ def test_every_fig2_claim_has_a_failing_case():
 def test_fig2_claims_fail_when_the_cube_disagrees(claim_id):
     result = run(claim_id, fig2_cube(FIG2_FAILING[claim_id]))
     assert result.verdict == FAILS, result.reason
+
+
+def test_ialpha_on_cubic_weighs_spread_and_compares_each_critic():
+    # an unbiased NWJ whose spread (1.0 nat) exceeds I_alpha's error (0.4 bias, 0.3 spread) does not beat it
+    noisy = run("fig2_ialpha_best_on_cubic", fig2_cube(_modified(nwj__any__cubic=(lambda lv: 0.0, 1.0))))
+    assert noisy.verdict == HOLDS, noisy.reason
+    assert noisy.evidence["separable"]["rmse"]["nwj"] == pytest.approx(1.0, rel=0.1)
+    # better than I_alpha with the joint critic only: the claim must hold for every critic type
+    joint_only = run("fig2_ialpha_best_on_cubic", fig2_cube(_modified(nwj__joint__cubic=(lambda lv: 0.0, 0.1))))
+    assert joint_only.verdict == FAILS and "joint critic" in joint_only.reason
+    assert joint_only.evidence["separable"]["best_ialpha"] == "interpolated_0.01"
 
 
 @pytest.mark.parametrize("claim_id", FIG2_CLAIMS)
