@@ -32,6 +32,8 @@ if is_active("training"):
             bench_path("training/fig2_{part}")
         wildcard_constraints:
             part="|".join(FIG2_PARTS),
+        # the longest jobs of the default scale: started first, so the short ones fill the cores around them
+        priority: 2
         conda:
             "../../envs/torch.yaml"
         threads: threads_per_job()
@@ -63,6 +65,7 @@ if is_active("sweep"):
             bench_path("sweep/part{part}")
         wildcard_constraints:
             part=r"\d+",
+        priority: 1  # next longest after Fig. 2's
         conda:
             "../../envs/torch.yaml"
         threads: threads_per_job()
