@@ -223,7 +223,10 @@ def fig7_ialpha_beats_alternatives(cube):
         for b in alts:
             cmp = _compare(row["interpolated"], row[b], n)
             if cmp < 0:
-                worse.append(f"{b.split('_')[1]} at {lv:g} nats")
+                a, o = row["interpolated"], row[b]
+                worse.append(f"{b.split('_')[1]} at {lv:g} nats (|bias| {fmt(a['median_abs_bias'])} vs "
+                             f"{fmt(o['median_abs_bias'])}, variance {fmt(a['median_variance'], 3)} vs "
+                             f"{fmt(o['median_variance'], 3)})")
             elif cmp > 0:
                 better.add(b)
     ev["alphas"] = alphas
