@@ -206,9 +206,11 @@ def fig2_ialpha_best_on_cubic(cube):
         at = c[c.critic == critic]
         rmse = {b: _agg(at, "rmse", bound=b) for b in sorted(set(at.bound))}
         others = {b: v for b, v in rmse.items() if b not in alphas}
-        if not others:
-            return UNTESTED, {"rmse": rmse}, f"no other bound of the paper ran on the cubic task ({critic} critic)"
-        best_alpha = min(alphas, key=lambda b: rmse[b])
+        mine = [a for a in alphas if a in rmse]
+        if not others or not mine:
+            return UNTESTED, {"rmse": rmse}, (f"the {critic} critic ran no {'other bound of the paper' if mine else 'I_alpha'}"
+                                              " on the cubic task")
+        best_alpha = min(mine, key=lambda b: rmse[b])
         best_other = min(others, key=others.get)
         ev[critic] = {"rmse": rmse, "mean_abs_error": {b: _agg(at, "err", bound=b) for b in rmse},
                       "best_ialpha": best_alpha, "best_other": best_other, "excluded_runs": _n_excluded(at)}
