@@ -18,11 +18,11 @@ import argparse
 import dataclasses
 import time
 
-import numpy as np
 import torch
 
 from vbmi.experiments.plan import RunSpec
-from vbmi.experiments.training import train_ensemble
+from vbmi.experiments.sweep import level_summary
+from vbmi.experiments.training import result_to_dataset, train_ensemble
 
 LEVELS = (2.0, 4.0, 6.0, 8.0, 10.0)
 
@@ -55,11 +55,10 @@ def main() -> None:
     t0, c0 = time.perf_counter(), time.process_time()
     res = train_ensemble(specs, steps_per_level=spl, levels=LEVELS, cubic_weight_std=args.cubic_weight_std,
                          progress=False)
-    tail = max(1, spl // 4)
+    summary = level_summary(result_to_dataset(res), tail_steps=max(1, spl // 4))  # the sweep's protocol
     print(f"{'run':50s} " + " ".join(f"{lv:>6g}" for lv in LEVELS) + "  diverged")
-    for text, est, div in zip(args.specs, res.estimate, res.diverged_step):
-        with np.errstate(all="ignore"):
-            means = [np.nanmean(est[(i + 1) * spl - tail:(i + 1) * spl]) for i in range(len(LEVELS))]
+    for i, (text, div) in enumerate(zip(args.specs, res.diverged_step)):
+        means = summary.level_mean.isel(config=i).values
         print(f"{text:50s} " + " ".join(f"{m:6.2f}" for m in means) + f"  {int(div)}")
     print(f"{spl} steps per level, {len(specs)} runs: {time.perf_counter() - t0:.0f} s wall, "
           f"{time.process_time() - c0:.0f} CPU-s")
