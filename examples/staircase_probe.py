@@ -48,18 +48,26 @@ def main() -> None:
     ap.add_argument("specs", nargs="+", help="bound[@alpha]/dataset[,key=value...]")
     ap.add_argument("--steps-per-level", type=int, default=400)
     ap.add_argument("--cubic-weight-std", type=float, default=1.0)
+    ap.add_argument("--levels", type=float, nargs="+", default=list(LEVELS),
+                    help="MI levels in nats, trained in this order (a prefix of the default trains the same steps)")
+    ap.add_argument("--stat", choices=("mean", "variance"), default="mean",
+                    help="per level: the tail mean, or the variance of the estimates over the tail (Figs. 6-7)")
     args = ap.parse_args()
     torch.set_num_threads(1)
     specs = [parse_spec(s) for s in args.specs]
     spl = args.steps_per_level
     t0, c0 = time.perf_counter(), time.process_time()
-    res = train_ensemble(specs, steps_per_level=spl, levels=LEVELS, cubic_weight_std=args.cubic_weight_std,
+    levels = tuple(args.levels)
+    res = train_ensemble(specs, steps_per_level=spl, levels=levels, cubic_weight_std=args.cubic_weight_std,
                          progress=False)
     summary = level_summary(result_to_dataset(res), tail_steps=max(1, spl // 4))  # the sweep's protocol
-    print(f"{'run':50s} " + " ".join(f"{lv:>6g}" for lv in LEVELS) + "  diverged")
+    stat = summary.level_mean if args.stat == "mean" else summary.level_std ** 2
+    cell = "{:6.2f}" if args.stat == "mean" else "{:8.5f}"
+    width = 6 if args.stat == "mean" else 8
+    name = max(50, *map(len, args.specs))
+    print(f"{args.stat:{name}s} " + " ".join(f"{lv:>{width}g}" for lv in levels) + "  diverged")
     for i, (text, div) in enumerate(zip(args.specs, res.diverged_step)):
-        means = summary.level_mean.isel(config=i).values
-        print(f"{text:50s} " + " ".join(f"{m:6.2f}" for m in means) + f"  {int(div)}")
+        print(f"{text:{name}s} " + " ".join(cell.format(m) for m in stat.isel(config=i).values) + f"  {int(div)}")
     print(f"{spl} steps per level, {len(specs)} runs: {time.perf_counter() - t0:.0f} s wall, "
           f"{time.process_time() - c0:.0f} CPU-s")
 

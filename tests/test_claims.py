@@ -244,7 +244,7 @@ def sweep_cube(rows=None, *, spl: int = 100, diverged=()) -> xr.Dataset:
     rows = rows or sweep_rows()
     keys = list(rows)
     mean = np.array([[lv + rows[k][0](lv) for k in keys] for lv in LEVELS])
-    std = np.array([[rows[k][1] for k in keys] for lv in LEVELS])
+    std = np.array([[rows[k][1](lv) if callable(rows[k][1]) else rows[k][1] for k in keys] for lv in LEVELS])
     div = np.zeros_like(mean, dtype=np.int8)
     for key, lv in diverged:
         div[LEVELS.index(lv), keys.index(key)] = 1
@@ -308,6 +308,37 @@ def test_fig7_ties_within_noise_are_not_losses_but_a_win_is_needed():
     assert run("fig7_ialpha_beats_linear_product", sweep_cube(_sweep_modified(slightly))).verdict == FAILS
     noisy_win = {("interpolated_product", None, "any", "gaussian"): (lambda lv: -0.49 if lv < 5 else -0.9, 0.21)}
     assert run("fig7_ialpha_beats_linear_product", sweep_cube(_sweep_modified(noisy_win))).verdict == HOLDS
+
+
+def test_fig7_a_trade_off_is_not_a_loss_unless_its_total_error_is_lower():
+    linear = ("interpolated_linear", None, "any", "gaussian")
+    # I_alpha(0.5): |bias| 0.5, variance 0.04. Less variance for more bias, and a larger bias^2 + variance.
+    traded = {linear: (lambda lv: -0.8, lambda lv: 0.1 if lv < 5 else 0.4)}
+    result = run("fig7_ialpha_beats_linear_product", sweep_cube(_sweep_modified(traded)))
+    assert result.verdict == HOLDS and "trade-off" in result.reason and "linear at 2 nats" in result.reason
+    everywhere = {linear: (lambda lv: -0.8, 0.1)}
+    result = run("fig7_ialpha_beats_linear_product", sweep_cube(_sweep_modified(everywhere)))
+    assert result.verdict == FAILS and "never better than the linear" in result.reason
+    # Less bias for more variance, with a smaller bias^2 + variance than I_alpha's: a better point.
+    lower_error = {linear: (lambda lv: -0.2 if lv < 5 else -0.8, lambda lv: 0.26 if lv < 5 else 0.4)}
+    result = run("fig7_ialpha_beats_linear_product", sweep_cube(_sweep_modified(lower_error)))
+    assert result.verdict == FAILS and "linear at 2 nats" in result.reason
+
+
+def test_fig6_js_needs_higher_bias_and_higher_variance_beyond_noise_at_the_lower_rates():
+    js = ("js", None, "any", "gaussian")
+    # Pooled I_alpha medians: |bias| 0.35, variance 0.145. JS: more bias, the same variance at 2 and 6 nats.
+    same_variance = {js: (lambda lv: -0.8, 0.38)}
+    result = run("fig6_js_competitive_high_rates", sweep_cube(_sweep_modified(same_variance)))
+    assert result.verdict == FAILS and "variance is higher than I_alpha's, beyond noise, at no lower level" in result.reason
+    # More bias at 2 nats, more variance at 6 nats, competitive at 10: the claim's picture over the lower rates.
+    split = {js: (lambda lv: -0.8 if lv < 5 else -0.35, lambda lv: 0.38 if lv < 5 else 1.0)}
+    result = run("fig6_js_competitive_high_rates", sweep_cube(_sweep_modified(split)))
+    assert result.verdict == HOLDS, result.reason
+    assert "at 2 nats JS |bias| 0.80" in result.reason and "variance same within noise" in result.reason
+    # Lower variance than I_alpha beyond noise at a lower rate contradicts the claim, whatever else holds.
+    quieter = {js: (lambda lv: -0.8 if lv < 5 else -0.35, lambda lv: 0.2 if lv < 5 else 1.0)}
+    assert run("fig6_js_competitive_high_rates", sweep_cube(_sweep_modified(quieter))).verdict == FAILS
 
 
 def test_every_sweep_claim_has_a_failing_case():

@@ -38,3 +38,14 @@ def test_probe_prints_one_row_per_run():
     rows = [ln for ln in out.splitlines() if ln.startswith(("nce/", "js/"))]
     assert len(rows) == 2 and all(len(r.split()) == 7 for r in rows), out
     assert "4 steps per level, 2 runs" in out
+
+
+def test_probe_prints_tail_variances_for_the_levels_asked():
+    out = subprocess.run([sys.executable, str(PROBE), "--steps-per-level", "8", "--levels", "2", "6", "--stat", "variance",
+                          "nce/gaussian,batch_size=8,hidden=8"],
+                         capture_output=True, text=True, check=True, env={"OMP_NUM_THREADS": "1", "PATH": ""}).stdout
+    header, row = [ln for ln in out.splitlines() if ln.startswith(("variance", "nce/"))]
+    assert header.split()[1:3] == ["2", "6"]
+    values = [float(v) for v in row.split()[1:3]]
+    assert len(row.split()) == 4 and all(v >= 0 for v in values) and values[0] != values[1], out
+    assert "8 steps per level, 1 runs" in out
