@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import time
 from pathlib import Path
+
+from vbmi.train.checkpoint import atomic_write
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -159,9 +160,8 @@ def run(size: str = "default", *, only: list[str] | None = None, device: str = "
     if result["machine"]["gpu_name"]:  # e.g. bench_default_cuda_nvidia-h200.json
         tag += "_" + "-".join("".join(ch if ch.isalnum() else " " for ch in result["machine"]["gpu_name"].lower()).split())
     path = out / f"bench_{size}_{tag}.json"
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(_clean(result), indent=1, default=_jsonable, allow_nan=False))
-    os.replace(tmp, path)
+    text = json.dumps(_clean(result), indent=1, default=_jsonable, allow_nan=False)
+    atomic_write(path, lambda tmp: tmp.write_text(text))
     result["json_path"] = str(path)
     print_table(result)
     print(f"wrote {path} ({result['wall_s']:.0f} s)")

@@ -24,8 +24,16 @@ CFG = T.TrainConfig(
 )
 
 
-def _params(r: T.TrainResult) -> list[torch.Tensor]:
+def _params(r: T.EncoderTrainResult) -> list[torch.Tensor]:
     return [p.detach().clone() for p in (*r.encoder.parameters(), *r.log_q.parameters())]
+
+
+def test_a_damaged_model_file_is_named_when_read(ds, tmp_path):
+    ckpt = tmp_path / "model.pt"
+    T.train(ds, CFG, device="cpu", checkpoint=ckpt, stop_at=3, progress=False)
+    ckpt.write_bytes(ckpt.read_bytes()[:200])  # a truncated copy, as a killed copy or a full disk leaves
+    with pytest.raises(ValueError, match=f"{ckpt}: not a readable dSprites model"):
+        T.load_checkpoint(ckpt)
 
 
 def test_resume_equals_uninterrupted(ds, tmp_path):

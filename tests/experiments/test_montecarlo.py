@@ -29,7 +29,7 @@ def test_fused_equals_reference_bounds(mi: float, k: int) -> None:
     ref = mc.reference_bounds(log_p, log_p_y, ALPHAS)
     with torch.no_grad():  # the in-place path the Monte Carlo driver takes
         fused_no_grad = mc.optimal_critic_bounds(log_p, log_p_y, ALPHAS)
-    assert set(fused) == set(ref) == {*mc.BOUNDS, "interpolated"}
+    assert set(fused) == set(ref) == {*mc.FIG3_BOUNDS, "interpolated"}
     for name in ref:
         torch.testing.assert_close(fused[name], ref[name], rtol=0, atol=1e-11)
         torch.testing.assert_close(fused_no_grad[name], ref[name], rtol=0, atol=1e-11)
@@ -130,7 +130,7 @@ def test_monte_carlo_nwj_matches_closed_form_at_2_nats_k64() -> None:
 def test_simulate_layout_and_statistics_are_consistent() -> None:
     ds = mc.simulate([0.5, 8.0], [8, 16], [0.0, 0.5, 1.0], replicates=16, max_replicates=64, seed=3, max_chunk_elements=8 * 8 * 5)
     assert set(ds.dims) == {"bound", "alpha", "true_mi", "batch_size"}
-    assert list(ds.bound.values) == list(mc.BOUNDS)
+    assert list(ds.bound.values) == list(mc.FIG3_BOUNDS)
     assert list(ds.replicates.values) == [32, 16]
     np.testing.assert_allclose(ds.bias, ds["mean"] - ds.true_mi, atol=1e-12)
     # MSE = bias^2 + (R-1)/R variance

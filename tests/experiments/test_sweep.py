@@ -133,17 +133,31 @@ def test_default_sweep_trains_the_configurations_that_decide_table3():
     for ds in ("gaussian", "cubic"):
         assert batches[("nce", ds, "separable")] == {64, 512}  # log 512 = 6.2: NCE's 10-nat cell
         assert batches[("interpolated_0.01", ds, "separable")] == {64, 512}  # the high-MI winner
-        assert batches[("interpolated_0.5", ds, "separable")] == {64, 512}
         assert batches[("js", ds, "separable")] == {64, 512}
         assert batches[("nwj", ds, "separable")] == {64, 512}
         assert {s.lr for s in specs if s.bound == "nwj" and s.dataset == ds} == {1e-4}
-    # Fig. 7: the other interpolations on I_alpha(0.5)'s points, Gaussian only
-    for label in ("interpolated_linear_0.5", "interpolated_product_0.5"):
+    # Fig. 7: I_alpha(0.5) and the other interpolations on its points, Gaussian only
+    for label in ("interpolated_0.5", "interpolated_linear_0.5", "interpolated_product_0.5"):
         assert batches[(label, "gaussian", "separable")] == {64, 512}
         assert (label, "cubic", "separable") not in batches
     assert batches[("tnce", "gaussian", "known")] == {64, 128}  # the paper's TNCE row matches K = 128
     assert batches[("nwj_reparam", "gaussian", "known")] == {64}
-    assert len(specs) == 27 and len(set(specs)) == 27
+    assert len(specs) == 25 and len(set(specs)) == 25
+
+
+def test_a_bound_entry_can_name_its_datasets():
+    from vbmi.experiments.plan import fig2_specs, sweep_specs as plan_specs
+
+    cfg = _scale(None)["sweep"]
+    one = {**cfg, "bounds": [{"bound": "nce"}, {"bound": "interpolated", "alpha": 0.5, "datasets": ["cubic"]}]}
+    got = {(s.bound, s.dataset) for s in plan_specs(one, 0) if s.critic != "known"}
+    assert ("interpolated", "cubic") in got and ("interpolated", "gaussian") not in got
+    assert {("nce", "gaussian"), ("nce", "cubic")} <= got
+    stray = {**cfg, "datasets": ["gaussian"], "bounds": [{"bound": "nce", "datasets": ["cubic"]}]}
+    with pytest.raises(ValueError, match="subset of the stage's datasets"):
+        plan_specs(stray, 0)
+    fig2 = {**_scale(None)["training"], "bounds": [{"bound": "js", "datasets": ["gaussian"]}]}
+    assert {s.dataset for s in fig2_specs(fig2, 0)} == {"gaussian"}
 
 
 def test_grid_by_bound_null_or_absent_keeps_the_grid():

@@ -260,6 +260,19 @@ def test_killed_pipeline_job_resumes_to_the_identical_cube(tmp_path, stage):
                                 _cube(resumed, kind, labels, cfg.get("tail_steps")))
 
 
+def test_a_finished_run_is_checkpointed_before_its_cube_is_written(tmp_path):
+    """No timed save falls inside a short run; a kill between training and the cube must still not lose it."""
+    specs = [RunSpec(seed=0, **SMALL)]
+    ckpt = tmp_path / "ckpt.pt"
+    first = train_ensemble(specs, checkpoint_path=ckpt, checkpoint_every_s=1e9, **SCHED)
+    assert first.resumed_from == 0 and ckpt.is_file()  # the job would now die before writing its cube
+    rerun = train_ensemble(specs, checkpoint_path=ckpt, checkpoint_every_s=1e9, **SCHED)
+    assert rerun.resumed_from == first.steps  # nothing trained again
+    np.testing.assert_array_equal(rerun.estimate, first.estimate)
+    np.testing.assert_array_equal(rerun.max_abs_score, first.max_abs_score)
+    np.testing.assert_array_equal(rerun.diverged_step, first.diverged_step)
+
+
 def test_checkpoint_survives_until_its_cube_is_written(tmp_path):
     from vbmi.results import write_cube
 
@@ -278,6 +291,6 @@ def test_checkpoint_survives_until_its_cube_is_written(tmp_path):
     assert ckpt.is_file() and not out.exists()  # the rerun resumes from it instead of training again
     with checkpoint.removed_on_success(ckpt):
         res = train_ensemble(specs, checkpoint_path=ckpt, **SCHED)
-        assert res.resumed_from == 4 and ckpt.is_file()
+        assert res.resumed_from == res.steps and ckpt.is_file()  # the failed job had finished training
         write_cube(result_to_dataset(res), out, kind="training")
     assert out.is_file() and not ckpt.exists()

@@ -179,10 +179,28 @@ def test_config_change_reruns_exactly_the_jobs_that_read_it(tiny_pipeline: Pipel
     assert changed == {"results/cubes/montecarlo.nc", "results/cubes/run_info.nc"}
 
 
+def _code(*folders: str) -> list[pathlib.Path]:
+    return sorted(p for f in folders for p in (REPO / f).rglob("*.py") if "__pycache__" not in p.parts)
+
+
+def test_library_and_pipeline_never_import_bench_and_keep_no_runtime_asserts() -> None:
+    """bench is a development tool; and ``python -O`` strips ``assert``, so none may guard library logic."""
+    imports = [f"{p.relative_to(REPO)}:{i}: {line.strip()}"
+               for p in _code("src", "workflow") + [REPO / "Snakefile"] + sorted((REPO / "workflow").rglob("*.smk"))
+               for i, line in enumerate(p.read_text().splitlines(), 1)
+               if re.match(r"\s*(import bench\b|from bench\b)", line)]
+    assert not imports, imports
+    asserts = [f"{p.relative_to(REPO)}:{i}: {line.strip()}" for p in _code("src")
+               for i, line in enumerate(p.read_text().splitlines(), 1)
+               if re.match(r"\s*assert\b", line) or re.match(r"\s*if True:", line)]
+    assert not asserts, asserts
+
+
 def test_no_issue_numbers_where_users_read() -> None:
     """'issue 4' means nothing to a reader of the workflow, its config or the README."""
     paths = [REPO / "Snakefile", REPO / "Makefile", REPO / "README.md", REPO / "config.yaml"]
     paths += sorted(p for p in (REPO / "workflow").rglob("*") if p.is_file() and p.suffix in {".smk", ".py", ".yaml", ".rst", ""})
+    paths += _code("src", "bench", "reports", "examples")
     found = [
         f"{path.relative_to(REPO)}:{i}: {line.strip()}"
         for path in paths

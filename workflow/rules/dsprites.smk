@@ -48,6 +48,7 @@ if is_active("dsprites"):
             log_path("dsprites/data"),
         benchmark:
             bench_path("dsprites/data")
+        priority: 1  # a chain (data, train, evaluate): started early, it does not end the run alone
         conda:
             "../../envs/torch.yaml"
         threads: threads_per_job()
@@ -67,6 +68,7 @@ if is_active("dsprites"):
             bench_path("dsprites/train_seed{seed}")
         wildcard_constraints:
             seed=r"\d+",
+        priority: 1  # a chain (data, train, evaluate): started early, it does not end the run alone
         conda:
             "../../envs/torch.yaml"
         threads: threads_per_job()

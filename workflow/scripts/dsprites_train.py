@@ -1,6 +1,5 @@
 """Train one seed of the dSprites encoder (resuming from its checkpoint if a killed job left a matching one)."""
 
-import os
 import pathlib
 import shutil
 
@@ -20,9 +19,7 @@ print(f"{result.step} steps in {result.seconds:.1f} s ({result.step / result.sec
 for k in ("ijs", "tc", "smooth"):
     print(f"final {k}: {result.history[k][-1]:.3f}")
 model = pathlib.Path(snakemake.output.model)  # noqa: F821
-tmp = model.with_name(model.name + ".tmp")
-shutil.copyfile(p.checkpoint, tmp)
-os.replace(tmp, model)
+checkpoint.atomic_write(model, lambda tmp: shutil.copyfile(p.checkpoint, tmp))
 # The final model is written: the checkpoint has done its job. Removing it means a rerun (changed data,
 # --forcerun) trains from step 0 instead of finding a finished run to "resume".
 checkpoint.remove(p.checkpoint)

@@ -36,6 +36,8 @@ from zlib import error as zlib_error
 
 import numpy as np
 
+from vbmi.train.checkpoint import atomic_write
+
 __all__ = [
     "FACTOR_NAMES",
     "FACTOR_SIZES",
@@ -367,10 +369,12 @@ def write_cache(ds: DSprites, path: str | os.PathLike, *, batch: int = 8192) -> 
     packed = np.empty((len(ds), SIZE, SIZE // 8), dtype=np.uint8)
     for s in range(0, len(ds), batch):
         packed[s : s + batch] = np.packbits(ds.images(slice(s, s + batch)), axis=-1)
-    tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez(tmp, packed=packed, index=ds.index)
-    os.replace(tmp, path)
-    return path
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as f:  # a file object: np.savez would append ".npz" to a path
+            np.savez(f, packed=packed, index=ds.index)
+
+    return atomic_write(path, write)
 
 
 def from_cache(path: str | os.PathLike) -> DSprites:

@@ -14,7 +14,7 @@ import torch
 import xarray as xr
 
 from ..utils import resolve_device
-from .data import FACTOR_SIZES, DSprites, factor_values
+from .data import DSprites, factor_values
 from .metrics import SCORED_FACTORS, encode_means, factor_scores, tuning
 from .model import ConvEncoder
 from .train import LOGGED, TrainConfig, _new_state, config_from_dict, load_checkpoint
@@ -238,7 +238,6 @@ def build_cube(
         "pos_x": vals[4],
         "pos_y": vals[5],
     }
-    assert FACTOR_SIZES[1:] == (3, 6, 40, 32, 32)
     out = xr.Dataset(v, coords=coords)
     out.attrs.update(
         {

@@ -43,7 +43,7 @@ from .objective import ObjectiveConfig, dual_update, lagrangian, tc_weight, term
 
 __all__ = [
     "TrainConfig",
-    "TrainResult",
+    "EncoderTrainResult",
     "TrainingDiverged",
     "ClippedAdam",
     "LOGGED",
@@ -84,7 +84,10 @@ def config_from_dict(d: dict[str, Any]) -> TrainConfig:
 
 
 @dataclass
-class TrainResult:
+class EncoderTrainResult:
+    """What :func:`train` returns: the trained encoder, its q(y) and its records (critic runs return
+    :class:`vbmi.experiments.training.TrainResult`)."""
+
     encoder: ConvEncoder
     log_q: LogQ
     history: dict[str, np.ndarray]  # LOGGED names and "step" -> (n_logs,)
@@ -151,7 +154,13 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     Files the engine wrote keep the caller's state under ``extra`` and the step and optimiser under
     ``engine``; they are flattened here so every reader sees the layout older files have.
     """
-    blob = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise
+    except Exception as err:  # noqa: BLE001 (torch.load raises many types for a damaged file)
+        raise ValueError(f"{path}: not a readable dSprites model or checkpoint ({type(err).__name__}: {err}); "
+                         "delete it and rerun the training step") from err
     st = blob["state"] if isinstance(blob, dict) and "state" in blob and "format" in blob else blob
     if isinstance(st, dict) and "engine" in st and "extra" in st:
         eng = st["engine"]
@@ -271,7 +280,7 @@ def train(
     checkpoint: str | os.PathLike | None = None,
     stop_at: int | None = None,
     progress: bool = True,
-) -> TrainResult:
+) -> EncoderTrainResult:
     """Train (or resume from ``checkpoint`` if that file exists and matches) up to ``cfg.steps`` steps.
 
     ``stop_at`` ends the run early after that step, with a checkpoint, as an interruption would (tests).
@@ -310,4 +319,4 @@ def train(
                       f"{cfg.steps} is not finite; training stopped with the weights after {step} steps{where}",
                       TrainingDiverged, stacklevel=2)
     hist = {k: np.asarray(v, dtype=np.float64) for k, v in run.history.items()}
-    return TrainResult(run.encoder, run.log_q, hist, step, run.lam, run.seconds(), str(dev))
+    return EncoderTrainResult(run.encoder, run.log_q, hist, step, run.lam, run.seconds(), str(dev))

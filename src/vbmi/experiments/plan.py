@@ -149,8 +149,22 @@ class RunSpec:
         return dataclasses.asdict(self)
 
 
-def _bound_entries(entries: Sequence[Mapping[str, Any]]) -> list[tuple[str, float | None]]:
-    return [(str(e["bound"]), None if e.get("alpha") is None else float(e["alpha"])) for e in entries]
+def _bound_entries(entries: Sequence[Mapping[str, Any]], dataset: str | None = None,
+                   stage_datasets: Sequence[str] = ()) -> list[tuple[str, float | None]]:
+    """``(bound, alpha)`` of each entry that trains on ``dataset`` (an entry's optional ``datasets``
+    restricts it; absent: every dataset of the stage, ``stage_datasets``)."""
+    out = []
+    for e in entries:
+        only = e.get("datasets")
+        if only is not None:
+            stray = sorted(set(only) - set(stage_datasets)) if stage_datasets else []
+            if stray or not only:
+                raise ValueError(f"bound entry {dict(e)}: datasets {list(only)} must be a non-empty subset of "
+                                 f"the stage's datasets {list(stage_datasets)}")
+            if dataset is not None and dataset not in only:
+                continue
+        out.append((str(e["bound"]), None if e.get("alpha") is None else float(e["alpha"])))
+    return out
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -162,7 +176,7 @@ def fig2_specs(cfg: Mapping[str, Any], seed: int) -> list[RunSpec]:
     for dataset in cfg["datasets"]:
         for critic in cfg["critics"]:
             for s in range(cfg["seeds"]):
-                for bound, alpha in _bound_entries(cfg["bounds"]):
+                for bound, alpha in _bound_entries(cfg["bounds"], dataset, cfg["datasets"]):
                     specs.append(RunSpec(bound=bound, alpha=alpha, critic=critic, dataset=dataset,
                                          hidden=cfg["hidden"], layers=cfg["layers"], embed_dim=cfg["embed_dim"],
                                          activation=cfg["activation"], batch_size=cfg["batch_size"], lr=cfg["lr"],
@@ -231,8 +245,8 @@ def _with_overrides(points: list[dict], override: Mapping[str, Sequence] | None,
 def sweep_specs(cfg: Mapping[str, Any], seed: int) -> list[RunSpec]:
     """Every run of the sweep, in a fixed order.
 
-    * ``bounds`` (Table 3 rows, Fig. 6) on every dataset, and ``interpolation_bounds`` (Fig. 7) on the
-      Gaussian task, each on the same sampled architecture points;
+    * ``bounds`` (Table 3 rows, Fig. 6) on every dataset (or the entry's ``datasets``), and
+      ``interpolation_bounds`` (Fig. 7) on the Gaussian task, each on the same sampled architecture points;
     * ``known_bounds`` (Eq. 12 / Eq. 14 rows) on the Gaussian task with the known ``log p(y|x)`` as
       critic, over the grid's learning rates and batch sizes (no critic architecture to search).
 
@@ -248,8 +262,8 @@ def sweep_specs(cfg: Mapping[str, Any], seed: int) -> list[RunSpec]:
     by_bound = {b: o for b, o in (cfg.get("grid_by_bound") or {}).items() if o}
     base = dict(embed_dim=cfg["embed_dim"])
     specs: list[RunSpec] = []
-    jobs = [(b, a, ds) for ds in cfg["datasets"] for b, a in _bound_entries(cfg["bounds"])]
-    jobs += [(b, a, "gaussian") for b, a in _bound_entries(cfg["interpolation_bounds"])]
+    jobs = [(b, a, ds) for ds in cfg["datasets"] for b, a in _bound_entries(cfg["bounds"], ds, cfg["datasets"])]
+    jobs += [(b, a, "gaussian") for b, a in _bound_entries(cfg["interpolation_bounds"], "gaussian", ["gaussian"])]
     for s in range(cfg["seeds"]):
         for bound, alpha, dataset in jobs:
             for p in _with_overrides(points, by_bound.get(bound), jmax):

@@ -49,7 +49,8 @@ Checkpoints
 With ``checkpoint_path``, the full state (weights, Adam moments, MINE EMA buffers, per-member data
 generator states, alive masks, records so far) is saved by :mod:`vbmi.train.checkpoint` (atomic,
 fingerprinted by the runs, the schedule and the code) at data-block boundaries once
-``checkpoint_every_s`` seconds have passed. A rerun after a kill resumes from it and produces the same
+``checkpoint_every_s`` seconds have passed, and once more when training ends (a kill before the cube is
+written then costs no training). A rerun after a kill resumes from it and produces the same
 records as an uninterrupted run; a checkpoint of other runs, or a damaged one, is reported by path and
 training starts from step 0. The checkpoint is *not* removed here: the caller removes it once the cube
 that depends on it is written (:func:`vbmi.train.checkpoint.removed_on_success`).
@@ -447,6 +448,9 @@ def train_ensemble(
                          progress=progress, desc=f"{e} runs / {len(groups)} groups")
     if outcome.interrupted:
         return None
+    if checkpointing is not None and outcome.stop > outcome.start:
+        # The finished state, so that a job killed before its cube is written resumes at the end.
+        engine.save(checkpointing, engine.step_count)
     inverse = torch.empty(e, dtype=torch.long)
     inverse[torch.tensor(order)] = torch.arange(e)  # specs[i] is engine member inverse[i]
     est_np = engine.history.cpu()[inverse].numpy()
