@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-## Set up and run the default pipeline (every figure and table, default scale, 29 min 43 s measured on 2 CPU cores).
+## Set up and run the default pipeline (every figure and table, default scale, 27 min 30 s measured on 2 CPU cores).
 run: venv
 	$(BIN)/snakemake --cores $(CORES) --workflow-profile workflow/profiles/default
 

@@ -17,7 +17,8 @@
 # 2, 4, 6, 8, 10 nats (black staircase). One row of panels per task and critic (separable critic
 # `g(x)^T h(y)`, joint critic `MLP([x, y])`; the 20-d correlated Gaussian and the cubic task
 # `y -> (W y)^3`), one panel per bound; the three I_alpha settings share a panel. SMILE (clipped DV,
-# tau = 5; Song & Ermon 2020) is **not from the paper**; it is shown as the best-known later estimator.
+# tau = 5; Song & Ermon 2020) is **not from the paper**; the tiny and paper scales show it as the best-known
+# later estimator (the default scale spends its budget on the paper's bounds).
 # Joint critics may train on their own, shorter schedule (`training.joint_steps_per_level`), so the
 # x-axis is the position on the staircase in MI levels (training step / that run's steps per level).
 

@@ -272,8 +272,8 @@ def fig7_ialpha_beats_alternatives(cube):
         why = ("at every figure level no alternative at the same alpha is better than I_alpha on |bias| or variance "
                "without being worse on the other, and I_alpha is better than each, beyond noise, at some level")
     if traded:
-        why += ("; a trade-off (lower variance for more bias, or the reverse) with a larger bias^2 + variance than "
-                "I_alpha's at " + ", ".join(traded))
+        why += ("; trade-offs, not improvements (one of |bias| and variance lower than I_alpha's, the other higher, "
+                "and bias^2 + variance larger; I_alpha vs it): " + ", ".join(traded))
     return verdict(ok), ev, why
 
 
