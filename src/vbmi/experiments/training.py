@@ -448,8 +448,9 @@ def train_ensemble(
                          progress=progress, desc=f"{e} runs / {len(groups)} groups")
     if outcome.interrupted:
         return None
-    if checkpointing is not None and outcome.stop > outcome.start:
-        # The finished state, so that a job killed before its cube is written resumes at the end.
+    if checkpointing is not None and outcome.stop > outcome.start and outcome.stop == total:
+        # The finished state, so that a job killed before its cube is written resumes at the end (not after
+        # an early stop: every member frozen, where a resume would step once more).
         engine.save(checkpointing, engine.step_count)
     inverse = torch.empty(e, dtype=torch.long)
     inverse[torch.tensor(order)] = torch.arange(e)  # specs[i] is engine member inverse[i]
