@@ -32,7 +32,7 @@ def test_a_damaged_model_file_is_named_when_read(ds, tmp_path):
     ckpt = tmp_path / "model.pt"
     T.train(ds, CFG, device="cpu", checkpoint=ckpt, stop_at=3, progress=False)
     ckpt.write_bytes(ckpt.read_bytes()[:200])  # a truncated copy, as a killed copy or a full disk leaves
-    with pytest.raises(ValueError, match=f"{ckpt}: not a readable dSprites model"):
+    with pytest.raises(ValueError, match=f"{ckpt} is unreadable"):
         T.load_checkpoint(ckpt)
 
 

@@ -250,12 +250,13 @@ def fig7_ialpha_beats_alternatives(cube):
             a, o = row["interpolated"], row[b]
             nums = (f"|bias| {fmt(a['median_abs_bias'])} vs {fmt(o['median_abs_bias'])}, variance "
                     f"{fmt(a['median_variance'], 3)} vs {fmt(o['median_variance'], 3)}")
-            cmp = _compare(a, o, n)
+            sides = _sides(a, o, n)
+            cmp = _compare(sides, a, o)
             if cmp < 0:
                 worse.append(f"{b.split('_')[1]} at {lv:g} nats ({nums})")
             elif cmp > 0:
                 better.add(b)
-            elif 0 not in _sides(a, o, n):
+            elif 0 not in sides:
                 traded.append(f"{b.split('_')[1]} at {lv:g} nats ({nums})")
     ev["alphas"] = alphas
     ev["noise_rule"] = _noise_rule(n)
@@ -293,15 +294,18 @@ def _sides(a: dict, b: dict, n: int) -> tuple[int, int]:
     return (int(ab < bb - tol_b) - int(ab > bb + tol_b), int(av * tol_v < bv) - int(av > bv * tol_v))
 
 
-def _compare(a: dict, b: dict, n: int) -> int:
-    """+1 if ``a`` is better than ``b`` beyond noise on |bias| or variance and worse on neither, -1 if ``b`` is
-    (or both are worse for a trade-off, and ``a`` has the larger bias^2 + variance), 0 otherwise."""
-    sides = _sides(a, b, n)
+def _compare(sides: tuple[int, int], a: dict, b: dict) -> int:
+    """``a`` vs ``b`` from their :func:`_sides`: +1 if ``a`` is better on |bias| or variance and worse on
+    neither, -1 if ``b`` is; for a trade-off (each better on one), -1 if ``a`` has the larger
+    bias^2 + variance, else 0; 0 for a tie."""
     if min(sides) >= 0 and max(sides) > 0:
         return 1
     if max(sides) <= 0 and min(sides) < 0:
         return -1
     if 0 in sides:
         return 0
-    mse = {k: d["median_abs_bias"] ** 2 + d["median_variance"] for k, d in (("a", a), ("b", b))}
-    return -1 if mse["a"] > mse["b"] else 0
+
+    def total(d: dict) -> float:
+        return d["median_abs_bias"] ** 2 + d["median_variance"]
+
+    return -1 if total(a) > total(b) else 0

@@ -154,13 +154,7 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     Files the engine wrote keep the caller's state under ``extra`` and the step and optimiser under
     ``engine``; they are flattened here so every reader sees the layout older files have.
     """
-    try:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise
-    except Exception as err:  # noqa: BLE001 (torch.load raises many types for a damaged file)
-        raise ValueError(f"{path}: not a readable dSprites model or checkpoint ({type(err).__name__}: {err}); "
-                         "delete it and rerun the training step") from err
+    blob = ckpt_io.read(path)  # a damaged file raises ValueError naming it
     st = blob["state"] if isinstance(blob, dict) and "state" in blob and "format" in blob else blob
     if isinstance(st, dict) and "engine" in st and "extra" in st:
         eng = st["engine"]

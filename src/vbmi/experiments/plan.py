@@ -149,21 +149,18 @@ class RunSpec:
         return dataclasses.asdict(self)
 
 
-def _bound_entries(entries: Sequence[Mapping[str, Any]], dataset: str | None = None,
-                   stage_datasets: Sequence[str] = ()) -> list[tuple[str, float | None]]:
-    """``(bound, alpha)`` of each entry that trains on ``dataset`` (an entry's optional ``datasets``
-    restricts it; absent: every dataset of the stage, ``stage_datasets``)."""
+def _bound_entries(entries: Sequence[Mapping[str, Any]], dataset: str,
+                   stage_datasets: Sequence[str]) -> list[tuple[str, float | None]]:
+    """``(bound, alpha)`` of each entry that trains on ``dataset``: an entry's optional ``datasets``
+    (a non-empty subset of the stage's ``stage_datasets``) restricts it; absent, it trains on all."""
     out = []
     for e in entries:
         only = e.get("datasets")
-        if only is not None:
-            stray = sorted(set(only) - set(stage_datasets)) if stage_datasets else []
-            if stray or not only:
-                raise ValueError(f"bound entry {dict(e)}: datasets {list(only)} must be a non-empty subset of "
-                                 f"the stage's datasets {list(stage_datasets)}")
-            if dataset is not None and dataset not in only:
-                continue
-        out.append((str(e["bound"]), None if e.get("alpha") is None else float(e["alpha"])))
+        if only is not None and (not only or set(only) - set(stage_datasets)):
+            raise ValueError(f"bound entry {dict(e)}: datasets {list(only)} must be a non-empty subset of "
+                             f"the stage's datasets {list(stage_datasets)}")
+        if only is None or dataset in only:
+            out.append((str(e["bound"]), None if e.get("alpha") is None else float(e["alpha"])))
     return out
 
 

@@ -56,6 +56,7 @@ __all__ = [
     "code_version",
     "save",
     "load",
+    "read",
     "remove",
     "removed_on_success",
     "FORMAT",
@@ -236,21 +237,31 @@ def load(path: str | os.PathLike | None, fingerprint: str) -> dict[str, Any] | N
     path = pathlib.Path(path)
     if not path.exists():
         return None
-    import torch
-
     try:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
+        blob = read(path)
         if not isinstance(blob, dict) or blob.get("format") != FORMAT or "state" not in blob:
-            raise ValueError("not a vbmi checkpoint")
-    except Exception as err:  # noqa: BLE001 (torch.load raises many types for a damaged file)
-        _warn(f"checkpoint {path} is unreadable ({type(err).__name__}: {str(err)[:200]}); ignoring it and "
-              f"training from step 0")
+            raise ValueError(f"{path} is unreadable (not a vbmi checkpoint)")
+    except ValueError as err:
+        _warn(f"checkpoint {err}; ignoring it and training from step 0")
         return None
     if blob.get("fingerprint") != fingerprint:
         _warn(f"checkpoint {path} was written for another configuration, data or code version; ignoring it "
               f"and training from step 0")
         return None
     return blob["state"]
+
+
+def read(path: str | os.PathLike) -> Any:
+    """The object saved at ``path``, read with ``torch.load(weights_only=True)`` onto the CPU. A file that
+    exists but cannot be read (truncated, corrupt, not a torch file) raises :class:`ValueError` naming it."""
+    import torch
+
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise
+    except Exception as err:  # noqa: BLE001 (torch.load raises many types for a damaged file)
+        raise ValueError(f"{path} is unreadable ({type(err).__name__}: {str(err)[:200]})") from err
 
 
 def _warn(message: str) -> None:
