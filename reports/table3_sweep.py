@@ -49,11 +49,15 @@ overrides = {b: o for b, o in (cfg.get("grid_by_bound") or {}).items() if o}  # 
 override_text = "; ".join(
     f"{b}: " + ", ".join(f"{k} {[plotting.fmt_lr(x) for x in v] if k == 'lr' else v}" for k, v in o.items())
     for b, o in overrides.items())
+only_on = "; ".join(  # bound entries restricted to some tasks (`datasets:`)
+    e["bound"] + (f" (alpha {e['alpha']})" if e.get("alpha") is not None else "")
+    + f" on the {', '.join(e['datasets'])} task only" for e in cfg["bounds"] if e.get("datasets"))
 display(Markdown(
     f"**Scale note.** Scale **{ds.attrs['scale']}**: {ds.sizes['config']} runs in {int(ds.attrs.get('jobs', 1))} "
     f"jobs, {int(ds.attrs['steps_per_level'])} steps per level, level estimate = mean of the last "
     f"{int(ds.attrs['tail_steps'])} steps; grid " + ", ".join(f"{k} {v}" for k, v in grid.items())
     + (f"; per bound, instead of the grid's (`sweep.grid_by_bound`): {override_text}" if overrides else "")
+    + (f"; {only_on} (`sweep.bounds`)" if only_on else "")
     + f"; n_configs = {cfg['n_configs']} (null: full grid), joint critics up to batch "
     f"{cfg['joint_max_batch_size']}. The paper's grid is learning rate x {{separable, joint}} x 1-3 layers x "
     "256-2048 units x {ReLU, Tanh} x batch 64-512 (App. C.1)."))
