@@ -707,7 +707,7 @@ def test_import_and_use_in_fresh_process_keeps_thread_count():
         "import vbmi, vbmi.bounds, vbmi.critics, vbmi.data, vbmi.objectives\n"
         "s = torch.randn(2, 8, 8)\n"
         "[vbmi.BOUNDS[k](s) for k in ('nce', 'nwj', 'dv', 'js', 'loo_upper')]\n"
-        "c = vbmi.ConcatCritic(3, 3, hidden=8, max_chunk_elements=4); c(torch.randn(8, 3), torch.randn(8, 3)).sum().backward()\n"
+        "c = vbmi.JointCritic(3, 3, hidden=8, max_chunk_elements=4); c(torch.randn(8, 3), torch.randn(8, 3)).sum().backward()\n"
         "vbmi.SeparableCritic(3, 3, hidden=8)(torch.randn(8, 3), torch.randn(8, 3))\n"
         "assert torch.get_num_threads() == n == 3, (torch.get_num_threads(), n)\n"
     )

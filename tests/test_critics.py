@@ -9,7 +9,7 @@ import torch.nn as nn
 
 from vbmi import critics as C
 from vbmi.critics import (
-    ConcatCritic,
+    JointCritic,
     ConstantBaseline,
     GaussianBaseline,
     MLPBaseline,
@@ -55,7 +55,7 @@ def test_separable_orientation_with_toy_function():
 @pytest.mark.parametrize("max_chunk", [None, 1])
 def test_concat_orientation_with_toy_function(max_chunk):
     """One ReLU unit on x - 0.01 y + 100 (always positive), output weight 1: f(x, y) = x - 0.01 y + 100."""
-    c = ConcatCritic(1, 1, hidden=1, layers=1, max_chunk_elements=max_chunk).double()
+    c = JointCritic(1, 1, hidden=1, layers=1, max_chunk_elements=max_chunk).double()
     with torch.no_grad():
         c.first.weight.copy_(torch.tensor([[1.0, -0.01]], dtype=F64))
         c.first.bias.fill_(100.0)
@@ -84,7 +84,7 @@ def test_separable_matches_pairwise(lead, activation):
                 assert torch.allclose(s[idx + (i, j)], direct, rtol=0, atol=1e-12)
 
 
-def _concat_direct(c: ConcatCritic, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+def _concat_direct(c: JointCritic, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Reference: an independent nn.Sequential on the literal concatenation of every pair (x_i, y_j)."""
     k = x.shape[-2]
     xi = x.unsqueeze(-2).expand(x.shape[:-2] + (k, k, x.shape[-1]))  # [..., i, j, dx]
@@ -92,7 +92,7 @@ def _concat_direct(c: ConcatCritic, x: torch.Tensor, y: torch.Tensor) -> torch.T
     return c.pairs(xi.reshape(-1, x.shape[-1]), yj.reshape(-1, y.shape[-1])).view(x.shape[:-2] + (k, k))
 
 
-def _plain_mlp_from_concat(c: ConcatCritic) -> nn.Sequential:
+def _plain_mlp_from_concat(c: JointCritic) -> nn.Sequential:
     """The same function rebuilt as a plain nn.Sequential (Linear, act, ..., Linear) from c's weights."""
     mods = [nn.Linear(c.first.in_features, c.first.out_features), type(c.act)()]
     mods += [type(m)() if not isinstance(m, nn.Linear) else nn.Linear(m.in_features, m.out_features) for m in c.rest]
@@ -108,7 +108,7 @@ def _plain_mlp_from_concat(c: ConcatCritic) -> nn.Sequential:
 @pytest.mark.parametrize("lead", [(), (2,)])
 @pytest.mark.parametrize("max_chunk", [None, 1, 20, 2**24])
 def test_concat_matches_pairwise(lead, max_chunk):
-    c = ConcatCritic(3, 2, hidden=6, layers=2, generator=_gen(2), max_chunk_elements=max_chunk).double()
+    c = JointCritic(3, 2, hidden=6, layers=2, generator=_gen(2), max_chunk_elements=max_chunk).double()
     x, y = _xy(lead=lead, seed=3)
     s = c(x, y)
     assert s.shape == lead + (5, 5)
@@ -124,8 +124,8 @@ def test_concat_matches_pairwise(lead, max_chunk):
 @pytest.mark.parametrize("ensemble", [None, 3])
 def test_concat_chunked_gradients_equal_unchunked(ensemble):
     kw = dict(hidden=6, layers=2, ensemble=ensemble, generator=_gen(4))
-    full = ConcatCritic(3, 2, max_chunk_elements=None, **kw).double()
-    chunked = ConcatCritic(3, 2, max_chunk_elements=7, **kw).double()  # 1 row per chunk
+    full = JointCritic(3, 2, max_chunk_elements=None, **kw).double()
+    chunked = JointCritic(3, 2, max_chunk_elements=7, **kw).double()  # 1 row per chunk
     chunked.load_state_dict(full.state_dict())
     lead = () if ensemble is None else (3,)
     x, y = _xy(k=6, lead=lead, seed=5)
@@ -143,7 +143,7 @@ def test_concat_chunked_gradients_equal_unchunked(ensemble):
 
 def test_concat_chunking_is_used_and_checkpointed():
     """With a tiny max_chunk_elements the forward splits rows and (with grad) checkpoints each chunk."""
-    c = ConcatCritic(3, 2, hidden=6, layers=2, generator=_gen(7), max_chunk_elements=1).double()
+    c = JointCritic(3, 2, hidden=6, layers=2, generator=_gen(7), max_chunk_elements=1).double()
     calls = []
     orig = c._rows
     c._rows = lambda hx, hy: (calls.append(hx.shape[-2]), orig(hx, hy))[1]
@@ -167,8 +167,8 @@ def _singles(cls, n, **kw):
 
 ENSEMBLE_CASES = {
     "separable": (SeparableCritic, dict(x_dim=3, y_dim=2, hidden=5, layers=2, embed_dim=4), True),
-    "concat": (ConcatCritic, dict(x_dim=3, y_dim=2, hidden=5, layers=2), True),
-    "concat_tanh_1layer": (ConcatCritic, dict(x_dim=3, y_dim=2, hidden=5, layers=1, activation="tanh"), True),
+    "concat": (JointCritic, dict(x_dim=3, y_dim=2, hidden=5, layers=2), True),
+    "concat_tanh_1layer": (JointCritic, dict(x_dim=3, y_dim=2, hidden=5, layers=1, activation="tanh"), True),
     "mlp_baseline": (MLPBaseline, dict(y_dim=2, hidden=5, layers=2), False),
     "gaussian_baseline": (GaussianBaseline, dict(y_dim=2), False),
     "constant_baseline": (ConstantBaseline, dict(), False),
@@ -255,7 +255,7 @@ def test_stack_modules_rejects_mixed():
     with pytest.raises(ValueError):
         stack_modules([a, b])
     with pytest.raises(ValueError):
-        stack_modules([a, ConcatCritic(3, 2, hidden=4)])
+        stack_modules([a, JointCritic(3, 2, hidden=4)])
     with pytest.raises(ValueError):
         stack_modules([])
 
@@ -266,14 +266,14 @@ def test_generator_seeds_weights():
     c = SeparableCritic(3, 2, hidden=4, generator=_gen(6))
     for (_, p), (_, q), (_, r) in zip(a.named_parameters(), b.named_parameters(), c.named_parameters()):
         assert torch.equal(p, q) and not torch.equal(p, r)
-    e1 = ConcatCritic(3, 2, hidden=4, ensemble=2, generator=_gen(5))
-    e2 = ConcatCritic(3, 2, hidden=4, ensemble=2, generator=_gen(5))
+    e1 = JointCritic(3, 2, hidden=4, ensemble=2, generator=_gen(5))
+    e2 = JointCritic(3, 2, hidden=4, ensemble=2, generator=_gen(5))
     assert all(torch.equal(p, q) for p, q in zip(e1.parameters(), e2.parameters()))
 
 
 def test_generator_initialisation_leaves_global_rng_alone():
     state = torch.get_rng_state()
-    ConcatCritic(3, 2, hidden=4, generator=_gen(5))
+    JointCritic(3, 2, hidden=4, generator=_gen(5))
     SeparableCritic(3, 2, hidden=4, generator=_gen(5))
     MLPBaseline(2, hidden=4, generator=_gen(5))
     assert torch.equal(torch.get_rng_state(), state)
@@ -335,7 +335,7 @@ def test_unknown_names_raise_value_error_listing_valid():
     with pytest.raises(ValueError, match="relu.*tanh"):
         SeparableCritic(3, 2, activation="gelu")
     with pytest.raises(ValueError, match="relu.*tanh"):
-        ConcatCritic(3, 2, activation="elu")
+        JointCritic(3, 2, activation="elu")
     with pytest.raises(ValueError, match="relu.*tanh"):
         C.mlp(3, 4, 1, 1, activation=None)
 
@@ -346,20 +346,21 @@ def test_bad_sizes_raise():
     with pytest.raises(ValueError):
         C.mlp(3, 4, -1, 1)
     with pytest.raises(ValueError):
-        ConcatCritic(3, 2, layers=0)
+        JointCritic(3, 2, layers=0)
 
 
 def test_make_critic_builds_the_right_class():
     assert isinstance(make_critic("separable", 3, 2, hidden=4, embed_dim=3), SeparableCritic)
     c = make_critic("joint", 3, 2, hidden=4, embed_dim=3)  # embed_dim ignored for joint critics
-    assert isinstance(c, C.JointCritic) and C.JointCritic is ConcatCritic
-    with pytest.warns(DeprecationWarning, match="'concat' is now called 'joint'"):
-        assert isinstance(make_critic("concat", 3, 2, hidden=4), C.JointCritic)
+    assert isinstance(c, C.JointCritic) and C.JointCritic is JointCritic
+    assert not hasattr(C, "ConcatCritic")  # one name per critic
+    with pytest.raises(ValueError, match=r"'concat' is now called 'joint'\)"):
+        make_critic("concat", 3, 2, hidden=4)
 
 
 def test_critics_do_not_change_thread_count():
     before = torch.get_num_threads()
-    c = ConcatCritic(3, 2, hidden=4, max_chunk_elements=4)
+    c = JointCritic(3, 2, hidden=4, max_chunk_elements=4)
     x, y = _xy(k=6, seed=16)
     c(x.float(), y.float()).sum().backward()
     SeparableCritic(3, 2, hidden=4)(x.float(), y.float())

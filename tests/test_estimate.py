@@ -111,8 +111,10 @@ def test_joint_critic(small):
     x, y = small
     r = estimate_mi(x, y, critic="joint", seed=0, max_steps=50, progress=False)
     assert r.critic == "joint" and math.isfinite(r.value)
-    with pytest.warns(DeprecationWarning, match="now called 'joint'"):
-        assert estimate_mi(x, y, critic="concat", seed=0, max_steps=50, progress=False).value == r.value
+    with pytest.raises(ValueError, match=r"'concat' is now called 'joint'\); valid: separable, joint"):
+        estimate_mi(x, y, critic="concat", seed=0, max_steps=50, progress=False)
+    with pytest.raises(ValueError, match="unknown critic 'mlp'; valid"):
+        vbmi.make_critic("mlp", 2, 2)
 
 
 def test_sizing_rule():

@@ -25,7 +25,6 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "get_bound": ("bounds", "get_bound"),
     "SeparableCritic": ("critics", "SeparableCritic"),
     "JointCritic": ("critics", "JointCritic"),
-    "ConcatCritic": ("critics", "ConcatCritic"),
     "make_critic": ("critics", "make_critic"),
     "make_baseline": ("critics", "make_baseline"),
     "resolve_device": ("utils", "resolve_device"),
@@ -54,6 +53,6 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:  # static analysers and IDEs see the eager imports
     from . import bounds, critics, data  # noqa: F401
     from .bounds import BOUNDS, Bound, get_bound  # noqa: F401
-    from .critics import ConcatCritic, JointCritic, SeparableCritic, make_baseline, make_critic  # noqa: F401
+    from .critics import JointCritic, SeparableCritic, make_baseline, make_critic  # noqa: F401
     from .estimate import MIEstimate, estimate_mi  # noqa: F401
     from .utils import resolve_device  # noqa: F401

@@ -16,7 +16,6 @@ Weights are initialised like ``nn.Linear`` (``U(-1/sqrt(fan_in), 1/sqrt(fan_in))
 from __future__ import annotations
 
 import math
-import warnings
 from typing import Callable, Sequence
 
 import torch
@@ -30,7 +29,6 @@ __all__ = [
     "mlp",
     "SeparableCritic",
     "JointCritic",
-    "ConcatCritic",
     "ConditionalCritic",
     "GaussianConditionalCritic",
     "ConstantBaseline",
@@ -40,6 +38,7 @@ __all__ = [
     "unstack_module",
     "CRITICS",
     "BASELINES",
+    "check_critic_name",
     "make_critic",
     "make_baseline",
 ]
@@ -212,9 +211,6 @@ class JointCritic(_Configured):
         return self.rest(self.act(h)).squeeze(-1)
 
 
-ConcatCritic = JointCritic  # former name of the class, kept for existing imports
-
-
 class ConditionalCritic(nn.Module):
     """Critic given by a known conditional: ``f(x_i, y_j) = log p(y_j | x_i)`` from ``log_prob(x, y)``."""
 
@@ -287,20 +283,21 @@ class GaussianBaseline(_Configured):
 
 
 CRITICS: dict[str, type[nn.Module]] = {"separable": SeparableCritic, "joint": JointCritic}
-_DEPRECATED_CRITICS = {"concat": "joint"}  # former name -> name
+_RENAMED_CRITICS = {"concat": "joint"}  # former name -> name, named in the error
 BASELINES: dict[str, type[nn.Module]] = {"constant": ConstantBaseline, "mlp": MLPBaseline, "gaussian": GaussianBaseline}
 
 
-def make_critic(name: str, x_dim: int, y_dim: int, **kwargs) -> nn.Module:
-    """Build a critic by name (``separable`` or ``joint``); unknown names raise ``ValueError``.
+def check_critic_name(name: str) -> None:
+    """``ValueError`` unless ``name`` is a critic; a former name is answered with the current one."""
+    if name in CRITICS:
+        return
+    hint = f" ({name!r} is now called {_RENAMED_CRITICS[name]!r})" if name in _RENAMED_CRITICS else ""
+    raise ValueError(f"unknown critic {name!r}{hint}; valid: {', '.join(CRITICS)}")
 
-    ``concat`` (the former name of ``joint``) still builds a joint critic, with a ``DeprecationWarning``.
-    """
-    if name in _DEPRECATED_CRITICS:
-        warnings.warn(f"critic {name!r} is now called {_DEPRECATED_CRITICS[name]!r}", DeprecationWarning, stacklevel=2)
-        name = _DEPRECATED_CRITICS[name]
-    if name not in CRITICS:
-        raise ValueError(f"unknown critic {name!r}; valid: {', '.join(CRITICS)}")
+
+def make_critic(name: str, x_dim: int, y_dim: int, **kwargs) -> nn.Module:
+    """Build a critic by name (``separable`` or ``joint``); unknown names raise ``ValueError``."""
+    check_critic_name(name)
     if name == "separable" or "embed_dim" not in kwargs:
         return CRITICS[name](x_dim, y_dim, **kwargs)
     kwargs = {k: v for k, v in kwargs.items() if k != "embed_dim"}  # joint critics have no embedding

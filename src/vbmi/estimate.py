@@ -57,7 +57,6 @@ Accuracy on the 12 known-MI tasks of :mod:`vbmi.tasks` (5,000 samples, 3 seeds; 
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -69,7 +68,7 @@ from ._checks import (DEFAULT_ALPHA, _check_bound, _check_dtype, _check_seed, _c
                       _split_sizes)
 from ._neural import FEATURES
 from ._preprocess import PREPROCESS, MarginalTransform, fit_marginals
-from .critics import ACTIVATIONS, CRITICS
+from .critics import ACTIVATIONS, check_critic_name
 
 __all__ = ["MIEstimate", "estimate_mi", "default_config", "DEFAULT_ALPHA", "METHODS"]
 
@@ -237,7 +236,7 @@ def estimate_mi(
         bound: a critic bound of :data:`vbmi.bounds.BOUNDS` (``nce`` default; ``nwj``, ``js``, ``tuba``,
             ``mine``, ``dv``, ``smile``, ``interpolated``, ...). Structured bounds are refused.
         critic: the residual network, ``separable`` (``g(x)^T h(y)``, default) or ``joint``
-            (an MLP on each pair, K/2 times the compute; ``concat`` is its former name).
+            (an MLP on each pair, K/2 times the compute).
         alpha: for the interpolated bounds, in [0, 1] (default :data:`DEFAULT_ALPHA`).
         seed: int in [0, 2**63): the split, weights, batches, partitions and permutations.
         preprocess: ``normal`` (default: per-coordinate normal scores learned on the training split),
@@ -279,11 +278,7 @@ def estimate_mi(
     if method != "neural":
         return _baseline(method, *_check_xy(x, y), preprocess=preprocess, seed=seed, k=k)
     b, alpha = _check_bound(bound, alpha)
-    if critic == "concat":  # the joint critic's former name
-        warnings.warn("critic 'concat' is now called 'joint'", DeprecationWarning, stacklevel=2)
-        critic = "joint"
-    if critic not in CRITICS:
-        raise ValueError(f"unknown critic {critic!r}; valid: {', '.join(CRITICS)}")
+    check_critic_name(critic)
     if gaussian_critic not in (True, False, "auto"):
         raise ValueError(f"gaussian_critic must be True, False or 'auto', got {gaussian_critic!r}")
     if features not in FEATURES:
