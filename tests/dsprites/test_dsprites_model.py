@@ -189,3 +189,17 @@ def test_pooled_tc_terms_narrow_the_gap_on_a_factorised_encoder():
     torch.testing.assert_close(both["loo_sum"], loo_t)
     mem_scores = M.gaussian_log_prob_dims(y, mem_mu, mem_logvar).sum(0)
     torch.testing.assert_close(both["ijs"], O.pooled_ijs(log_p_dims.sum(0), mem_scores))
+
+
+def test_memory_tc_delta_takes_over_once_the_memories_are_on():
+    cfg = O.ObjectiveConfig(tc_delta=3.0, memory_tc_delta=1.5, tc_memory=16, memory_start=10)
+    assert [O.tc_delta(s, cfg) for s in (0, 9, 10, 500)] == [3.0, 3.0, 1.5, 1.5]
+    no_memory = O.ObjectiveConfig(tc_delta=3.0, memory_tc_delta=1.5, memory_start=10)  # no memory: never on
+    assert O.tc_delta(500, no_memory) == 3.0 and not O.memory_on(500, no_memory)
+    assert O.tc_delta(500, O.ObjectiveConfig(tc_delta=3.0, tc_memory=16)) == 3.0  # None keeps tc_delta
+    t = {"ijs": torch.tensor(2.0), "tc": torch.tensor(2.0), "smooth": torch.tensor(0.0)}
+    lam = torch.tensor([1.0, 1.0], dtype=torch.float64)
+    # TC 2.0 is within delta 3 (lambda_tc falls) and above delta 1.5 (it rises)
+    assert O.dual_update(lam, t, 1.0, cfg, O.tc_delta(0, cfg))[0] < 1.0 < O.dual_update(lam, t, 1.0, cfg, 1.5)[0]
+    loss = O.lagrangian(t, torch.tensor([2.0, 0.0]), 1.0, cfg, 1.5)
+    torch.testing.assert_close(loss, torch.tensor(-2.0 + 2.0 * 0.5))

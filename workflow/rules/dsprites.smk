@@ -25,6 +25,7 @@ DSPRITES_OBJECTIVE_KEYS = (
     "ijs_memory",
     "tc_memory",
     "memory_start",
+    "memory_tc_delta",
 )
 DSPRITES_TRAIN = {
     "steps": DSPRITES["steps"],

@@ -39,7 +39,7 @@ from ..train.engine import Checkpointing, Engine
 from ..utils import make_generator, resolve_device
 from .data import DSprites
 from .model import ConvEncoder, EncoderConfig, LogQ
-from .objective import ObjectiveConfig, dual_update, lagrangian, tc_weight, terms
+from .objective import ObjectiveConfig, dual_update, lagrangian, memory_on, tc_delta, tc_weight, terms
 
 __all__ = [
     "TrainConfig",
@@ -183,24 +183,23 @@ class _Lagrangian:
         self.history: dict[str, list[float]] = {k: [] for k in ("step", *LOGGED)}
         self.acc = torch.zeros(len(LOGGED), dtype=torch.float64)
         self.seconds_before, self.t0 = 0.0, time.monotonic()
-        self._pending: tuple[dict[str, torch.Tensor], float] | None = None
+        self._pending: tuple[dict[str, torch.Tensor], float, float] | None = None
         d = cfg.encoder.latent_dim
         self.memory = (torch.zeros(0, d, device=dev), torch.zeros(0, d, device=dev))  # newest last
 
     def step_fn(self, step: int) -> torch.Tensor:
         """Draw a batch, evaluate the terms; the objective to maximise is minus the Lagrangian, ``[1]``."""
         cfg = self.cfg
-        late = step >= cfg.objective.memory_start and (cfg.objective.ijs_memory or cfg.objective.tc_memory)
         for group in self.opt.param_groups:  # a function of the step alone: a resumed run sets the same rate
-            group["lr"] = cfg.lr * (cfg.memory_lr_scale if late else 1.0)
+            group["lr"] = cfg.lr * (cfg.memory_lr_scale if memory_on(step, cfg.objective) else 1.0)
         rows = torch.randint(len(self.ds), (cfg.batch_size,), generator=self.g_data).numpy()
         x = torch.from_numpy(self.ds.images(rows)).to(device=self.dev, dtype=torch.float32)[:, None]  # [K,1,64,64]
         t = terms(self.encoder, self.log_q, x, self.g_noise, noise_var=cfg.objective.noise_var,
                   tc_lower=cfg.objective.tc_lower, ijs_memory=self._recent(cfg.objective.ijs_memory, step),
                   tc_memory=self._recent(cfg.objective.tc_memory, step))
-        w = tc_weight(step, cfg.objective)
-        self._pending = (t, w)
-        return -lagrangian(t, self.lam.to(self.dev, torch.float32), w, cfg.objective).reshape(1)
+        w, delta = tc_weight(step, cfg.objective), tc_delta(step, cfg.objective)
+        self._pending = (t, w, delta)
+        return -lagrangian(t, self.lam.to(self.dev, torch.float32), w, cfg.objective, delta).reshape(1)
 
     def _recent(self, n: int, step: int) -> tuple[torch.Tensor, torch.Tensor] | None:
         """The newest ``n`` remembered posteriors (``None`` for n = 0 or before ``memory_start``)."""
@@ -211,7 +210,7 @@ class _Lagrangian:
     def after_step(self, engine: Engine, step: int, value: torch.Tensor) -> bool:
         """Dual update and log accumulation; nothing on a step the engine froze (its terms are not finite
         and would turn the multipliers and the log into NaN: the run keeps the state before that step)."""
-        t, w = self._pending
+        t, w, delta = self._pending
         self._pending = None
         loss = -value.item()
         if not math.isfinite(loss):
@@ -221,7 +220,7 @@ class _Lagrangian:
         m = max(cfg.objective.tc_memory, cfg.objective.ijs_memory)
         if m:
             self.memory = (torch.cat([self.memory[0], mu])[-m:], torch.cat([self.memory[1], logvar])[-m:])
-        self.lam = dual_update(self.lam, {k: v.detach().double().cpu() for k, v in t.items()}, w, cfg.objective)
+        self.lam = dual_update(self.lam, {k: v.detach().double().cpu() for k, v in t.items()}, w, cfg.objective, delta)
         vals = torch.stack([t["ijs"].detach(), t["tnce"], t["loo_sum"].detach(), t["tc"].detach(),
                             t["smooth"].detach()]).double().cpu()
         self.acc += torch.cat([vals, self.lam, torch.tensor([w, loss], dtype=torch.float64)])
