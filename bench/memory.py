@@ -2,7 +2,7 @@
 
 Each side runs in its own subprocess (``python -m bench.memory --chunk ...``) so peaks do not mix:
 peak RSS on CPU (``VmHWM`` after the step minus ``VmRSS`` before it), peak allocated CUDA memory on a
-GPU. Chunked = :class:`vbmi.critics.ConcatCritic`'s default ``max_chunk_elements`` (rows of the score
+GPU. Chunked = :class:`vbmi.critics.JointCritic`'s default ``max_chunk_elements`` (rows of the score
 matrix evaluated in checkpointed chunks); unchunked = ``max_chunk_elements=None`` (all K^2 pairs at once).
 """
 
@@ -33,14 +33,14 @@ def child(batch: int, chunk: str, device_name: str, seed: int) -> dict:
 
     torch.set_num_threads(1)
     from vbmi import bounds
-    from vbmi.critics import ConcatCritic
+    from vbmi.critics import JointCritic
     from vbmi.data import sample_gaussian
     from vbmi.utils import resolve_device
 
     device = resolve_device(device_name)
     g = torch.Generator().manual_seed(seed)
     kwargs = {} if chunk == "default" else {"max_chunk_elements": None if chunk == "none" else int(chunk)}
-    critic = ConcatCritic(20, 20, generator=g, **kwargs).to(device)
+    critic = JointCritic(20, 20, generator=g, **kwargs).to(device)
     x, y = sample_gaussian(batch, mi=6.0, generator=g)
     x, y = x.to(device), y.to(device)
     if device.type == "cuda":

@@ -216,7 +216,7 @@ if "ns_per_element" in cube:
 # %% [markdown]
 # ## Memory: joint critic at batch 512, chunked vs not
 # Peak memory of one forward + backward (CPU: peak RSS increase of a fresh process; CUDA: peak allocated),
-# with `ConcatCritic`'s default chunking (checkpointed row chunks) and with `max_chunk_elements=None`.
+# with `JointCritic`'s default chunking (checkpointed row chunks) and with `max_chunk_elements=None`.
 
 # %% tags=["remove_input"]
 if "peak_memory_mib" in cube:
