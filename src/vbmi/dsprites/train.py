@@ -203,7 +203,7 @@ class _Lagrangian:
 
     def _recent(self, n: int, step: int) -> tuple[torch.Tensor, torch.Tensor] | None:
         """The newest ``n`` remembered posteriors (``None`` for n = 0 or before ``memory_start``)."""
-        if n == 0 or step < self.cfg.objective.memory_start:
+        if n == 0 or not memory_on(step, self.cfg.objective):
             return None
         return self.memory[0][-n:], self.memory[1][-n:]
 
